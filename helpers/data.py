@@ -1,0 +1,607 @@
+"""FER-2013 loading: CSV, image folders or zip, with a load report in which nothing is lost.
+
+Entry point: :func:`load_fer2013`. Every file or CSV row seen is either loaded or listed in
+``report.skipped`` with its reason, and ``report.seen == report.loaded + len(report.skipped)``.
+
+Command line: ``python -m helpers.data check [PATH]`` prints the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import zipfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from helpers import config
+from helpers.artifacts import atomic_write_bytes
+
+CLASS_INDEX = {name: i for i, name in enumerate(config.CLASS_NAMES)}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+CSV_COLUMNS = ("emotion", "pixels", "Usage")
+CACHE_VERSION = 1
+
+
+class DatasetError(RuntimeError):
+    """A fatal problem with a dataset: nothing sensible can be loaded."""
+
+
+@dataclass
+class LoadReport:
+    """What a load saw: every item is either loaded or skipped with a reason."""
+
+    source: str
+    layout: str
+    seen: int = 0
+    loaded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def skip(self, item: str, reason: str) -> None:
+        """Record one item that was seen but not loaded."""
+        self.seen += 1
+        self.skipped.append((item, reason))
+
+    def ok(self, n: int = 1) -> None:
+        """Record ``n`` items seen and loaded."""
+        self.seen += n
+        self.loaded += n
+
+    @property
+    def balanced(self) -> bool:
+        """True when seen == loaded + skipped (always, by construction)."""
+        return self.seen == self.loaded + len(self.skipped)
+
+    def skipped_frame(self) -> pd.DataFrame:
+        """Skipped items as a table (item, reason)."""
+        return pd.DataFrame(self.skipped, columns=["item", "reason"])
+
+    def skip_reasons(self) -> dict[str, int]:
+        """Number of skipped items per reason kind (the text before any ':')."""
+        return dict(Counter(r.split(":")[0] for _, r in self.skipped))
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source, "layout": self.layout, "seen": self.seen, "loaded": self.loaded,
+            "skipped": [list(s) for s in self.skipped], "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LoadReport:
+        return cls(d["source"], d["layout"], d["seen"], d["loaded"],
+                   [tuple(s) for s in d["skipped"]], list(d["notes"]))
+
+
+@dataclass
+class FerDataset:
+    """Images in memory: uint8 ``N x 48 x 48`` with labels, split and a source id per image."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+    sources: np.ndarray
+    report: LoadReport
+    class_names: tuple[str, ...] = config.CLASS_NAMES
+    synthetic: bool = False
+    fingerprint: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of one split ('train', 'val' or 'test')."""
+        m = self.splits == name
+        return self.images[m], self.labels[m]
+
+    def subset(self, mask: np.ndarray) -> FerDataset:
+        """A dataset holding only the rows where ``mask`` is true (same report)."""
+        return FerDataset(self.images[mask], self.labels[mask], self.splits[mask], self.sources[mask],
+                          self.report, self.class_names, self.synthetic, self.fingerprint)
+
+    def counts(self) -> pd.DataFrame:
+        """Images per class (rows) and split (columns), with totals."""
+        df = pd.crosstab(pd.Categorical(np.asarray(self.class_names)[self.labels], self.class_names),
+                         pd.Categorical(self.splits, list(config.SPLITS)), dropna=False)
+        df.index.name, df.columns.name = "class", "split"
+        df.loc["total"] = df.sum()
+        return df
+
+    def identity(self) -> dict:
+        """What the data is, for metrics files: name, layout, path, fingerprint and counts."""
+        return {
+            "name": config.SYNTHETIC_LABEL if self.synthetic else "FER-2013",
+            "synthetic": self.synthetic, "layout": self.report.layout, "source": self.report.source,
+            "fingerprint": self.fingerprint,
+            "counts": {s: int((self.splits == s).sum()) for s in config.SPLITS},
+            "skipped": len(self.report.skipped),
+        }
+
+
+# --------------------------------------------------------------------------- decoding
+
+def decode_gray48(data: bytes) -> tuple[np.ndarray | None, str]:
+    """Decode an encoded image to 48x48 uint8 grayscale; returns (image, '') or (None, reason)."""
+    if len(data) == 0:
+        return None, "empty file"
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        for magic, fmt in ((b"\xff\xd8", "JPEG"), (b"\x89PNG", "PNG"), (b"BM", "BMP"), (b"RIFF", "WebP")):
+            if data.startswith(magic):
+                return None, f"corrupt image: {fmt} data cannot be decoded"
+        return None, "not an image: content is not a recognised image format"
+    if img.shape != (config.IMAGE_SIZE, config.IMAGE_SIZE):
+        img = cv2.resize(img, (config.IMAGE_SIZE, config.IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    return img, ""
+
+
+# --------------------------------------------------------------------------- CSV layout
+
+def _read_csv_frame(src: str | Path | io.BytesIO, name: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(src, dtype=str, keep_default_na=False, on_bad_lines="error")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise DatasetError(f"{name}: cannot parse as CSV ({e}). {config.KAGGLE_HINT}") from e
+    missing = [c for c in CSV_COLUMNS if c not in df.columns]
+    if missing:
+        raise DatasetError(
+            f"{name}: CSV lacks required column(s) {missing}; found {list(df.columns)}. "
+            f"Expected the original Kaggle fer2013.csv with columns emotion,pixels,Usage. {config.KAGGLE_HINT}"
+        )
+    return df
+
+
+def parse_pixels(pixels: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Vectorised parse of space-separated pixel strings.
+
+    Returns (images for the valid rows, boolean mask of valid rows, reason per row or '').
+    """
+    s = pixels.str.strip()
+    well_formed = s.str.fullmatch(r"\d{1,3}(?: +\d{1,3})*").fillna(False).to_numpy(bool)
+    n_tokens = np.where(well_formed, s.str.count(r" +").to_numpy() + 1, 0)
+    reasons = np.full(len(s), "", dtype=object)
+    reasons[~well_formed] = "malformed pixels: not space-separated integers"
+    bad_count = well_formed & (n_tokens != config.N_PIXELS)
+    reasons[bad_count] = [f"wrong pixel count: {n} (expected {config.N_PIXELS})" for n in n_tokens[bad_count]]
+    valid = well_formed & ~bad_count
+    if valid.any():
+        flat = np.fromstring(" ".join(s[valid].tolist()), dtype=np.int32, sep=" ")  # noqa: NPY201
+        arr = flat.reshape(-1, config.N_PIXELS)
+    else:
+        arr = np.zeros((0, config.N_PIXELS), np.int32)
+    over = arr.max(axis=1) > 255 if len(arr) else np.zeros(0, bool)
+    idx_valid = np.flatnonzero(valid)
+    reasons[idx_valid[over]] = "pixel value out of range 0-255"
+    valid[idx_valid[over]] = False
+    images = arr[~over].astype(np.uint8).reshape(-1, config.IMAGE_SIZE, config.IMAGE_SIZE)
+    return images, valid, reasons.tolist()
+
+
+def load_csv(src: str | Path | io.BytesIO, name: str | None = None) -> tuple[np.ndarray, ...]:
+    """Load the original ``fer2013.csv``; returns (images, labels, splits, sources, report)."""
+    name = name or str(src)
+    df = _read_csv_frame(src, name)
+    report = LoadReport(name, "csv")
+    rows = np.arange(len(df)) + 2  # 1-based line numbers, header is line 1
+    images, valid, reasons = parse_pixels(df["pixels"])
+    emo = pd.to_numeric(df["emotion"].str.strip(), errors="coerce").to_numpy()
+    label_ok = np.isin(emo, np.arange(len(config.CLASS_NAMES)))
+    usage = df["Usage"].str.strip().map(config.USAGE_TO_SPLIT)
+    usage_ok = usage.notna().to_numpy()
+    keep_in_valid = (label_ok & usage_ok)[valid]
+    for i in range(len(df)):  # only builds messages for the (few) rejected rows
+        if valid[i] and label_ok[i] and usage_ok[i]:
+            continue
+        if not label_ok[i]:
+            why = f"label out of range: {df['emotion'].iat[i]!r} (expected 0-6)"
+        elif not usage_ok[i]:
+            why = f"unknown Usage: {df['Usage'].iat[i]!r} (expected Training/PublicTest/PrivateTest)"
+        else:
+            why = reasons[i]
+        report.skip(f"{name}:row {rows[i]}", why)
+    keep = valid & label_ok & usage_ok
+    report.ok(int(keep.sum()))
+    sources = np.array([f"{name}:row {r}" for r in rows[keep]], dtype=object)
+    return (images[keep_in_valid], emo[keep].astype(np.int8), usage.to_numpy()[keep].astype(str),
+            sources, report)
+
+
+# --------------------------------------------------------------------------- folder / zip layout
+
+def _split_from_name(top: str, filename: str) -> str | None:
+    """Split of a file from its top folder and name prefix, or None to assign later."""
+    top = top.lower()
+    if top in ("train", "training"):
+        return "train"
+    if top in ("val", "validation", "publictest"):
+        return "val"
+    for prefix, split in config.USAGE_TO_SPLIT.items():
+        if filename.startswith(prefix + "_"):
+            return split
+    if top == "privatetest":
+        return "test"
+    return None
+
+
+def _stratified_val_test(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Split items 50/50 into 'val' and 'test', stratified by label, deterministically."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(labels), dtype=object)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        half = (len(idx) + 1) // 2
+        out[idx[:half]] = "val"
+        out[idx[half:]] = "test"
+    return out
+
+
+def _structure_problem(parts: tuple[str, ...]) -> str:
+    """Why a path cannot hold a labelled image ('' when it can)."""
+    if len(parts) != 3:
+        return "not in a <split>/<class>/ folder"
+    top, cls, fname = parts
+    if top.lower() not in ("train", "training", "test", "val", "validation", "publictest", "privatetest"):
+        return f"unknown split folder: {top!r} (expected train/ or test/)"
+    if cls.lower() not in CLASS_INDEX:
+        return f"unknown class folder: {cls!r} (expected one of {', '.join(config.CLASS_NAMES)})"
+    suffix = PurePosixPath(fname).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        return f"not an image: unsupported file type {suffix or '(none)'!r}"
+    return ""
+
+
+def _read_decode(read) -> tuple[np.ndarray | None, str]:
+    try:
+        data = read()
+    except OSError as e:
+        return None, f"unreadable: {e}"
+    return decode_gray48(data)
+
+
+def _load_entries(entries: list[tuple[str, callable]], root_name: str, layout: str,
+                  seed: int) -> tuple[np.ndarray, ...]:
+    """Shared folder/zip logic. ``entries``: (relative posix path, reader returning bytes)."""
+    report = LoadReport(root_name, layout)
+    imgs, labels, splits, sources = [], [], [], []
+    class_files: Counter = Counter()
+    candidates = []
+    for rel, read in entries:
+        parts = PurePosixPath(rel).parts
+        item = f"{root_name}/{rel}"
+        why = _structure_problem(parts)
+        if why:
+            report.skip(item, why)
+        else:
+            candidates.append((item, parts, read))
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        decoded = pool.map(lambda c: _read_decode(c[2]), candidates)
+        for (item, (top, cls, fname), _), (img, why) in zip(candidates, decoded):
+            if img is None:
+                report.skip(item, why)
+                continue
+            report.ok()
+            class_files[(top.lower(), cls.lower())] += 1
+            imgs.append(img)
+            labels.append(CLASS_INDEX[cls.lower()])
+            splits.append(_split_from_name(top, fname))
+            sources.append(item)
+    splits_arr = np.array(splits, dtype=object)
+    labels_arr = np.array(labels, dtype=np.int8)
+    unassigned = np.array([s is None for s in splits], dtype=bool)
+    if unassigned.any():
+        splits_arr[unassigned] = _stratified_val_test(labels_arr[unassigned], seed)
+        report.notes.append(
+            f"{int(unassigned.sum())} test images carry no PublicTest_/PrivateTest_ prefix: split 50/50 "
+            f"into validation and test, stratified by class, with seed {seed}."
+        )
+    images = np.stack(imgs) if imgs else np.zeros((0, config.IMAGE_SIZE, config.IMAGE_SIZE), np.uint8)
+    return images, labels_arr, splits_arr.astype(str), np.array(sources, dtype=object), report, class_files
+
+
+def _note_empty_class_folders(report: LoadReport, class_dirs: list[tuple[str, str]], found: Counter) -> None:
+    for top, cls in class_dirs:
+        if cls.lower() in CLASS_INDEX and found[(top.lower(), cls.lower())] == 0:
+            report.notes.append(f"class folder {top}/{cls}/ holds no loadable image")
+
+
+def _find_layout_root(rel_paths: list[str]) -> str:
+    """Prefix under which train/ and test/ live (handles a wrapping top folder)."""
+    for rel in rel_paths:
+        parts = PurePosixPath(rel).parts
+        for i, p in enumerate(parts[:-1]):
+            if p.lower() in ("train", "test") and i + 2 < len(parts):
+                return "/".join(parts[:i])
+    return ""
+
+
+def load_folders(root: Path, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Load ``train/<class>/*.jpg`` + ``test/<class>/*.jpg`` under ``root``."""
+    root = Path(root)
+    entries, class_dirs = [], []
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for cls_dir in sorted(split_dir.iterdir()):
+            rel_cls = f"{split_dir.name}/{cls_dir.name}"
+            if not cls_dir.is_dir():
+                entries.append((rel_cls, cls_dir.read_bytes))
+                continue
+            class_dirs.append((split_dir.name, cls_dir.name))
+            with os.scandir(cls_dir) as it:
+                for f in sorted(it, key=lambda e: e.name):
+                    entries.append((f"{rel_cls}/{f.name}", Path(f.path).read_bytes))
+    for f in sorted(p for p in root.iterdir() if p.is_file()):
+        entries.append((f.name, f.read_bytes))
+    *arrays, report, found = _load_entries(entries, str(root), "folders", seed)
+    _note_empty_class_folders(report, class_dirs, found)
+    return (*arrays, report)
+
+
+def load_zip(path: Path, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Load the image-folder layout (or a fer2013.csv) inside a ``.zip`` as downloaded."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise DatasetError(f"{path}: not a readable zip file ({e}). {config.KAGGLE_HINT}") from e
+    with zf:
+        names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
+        csvs = [n for n in names if PurePosixPath(n).name.lower() == "fer2013.csv"]
+        if csvs:
+            return load_csv(io.BytesIO(zf.read(csvs[0])), f"{path}:{csvs[0]}")
+        prefix = _find_layout_root(names)
+        entries = []
+        for n in sorted(names):
+            rel = n[len(prefix) + 1:] if prefix else n
+            entries.append((rel, lambda n=n: zf.read(n)))
+        *arrays, report, found = _load_entries(entries, str(path), "zip", seed)
+        dirs = {tuple(PurePosixPath(n[len(prefix) + 1:] if prefix else n).parts[:2])
+                for n in zf.namelist() if n.endswith("/")}
+        _note_empty_class_folders(report, [d for d in dirs if len(d) == 2], found)
+    return (*arrays, report)
+
+
+# --------------------------------------------------------------------------- arbitrary class folders
+
+@dataclass
+class PhotoFolders:
+    """Photos from ``<root>/<class>/*`` as uint8 arrays, with labels, sources and a load report."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+    class_names: tuple[str, ...]
+    report: LoadReport
+
+
+def load_class_folders(root: str | Path, classes: tuple[str, ...] | None = None, *, size: int = 48,
+                       face_crop: bool = False, gray: bool = True) -> PhotoFolders:
+    """Load any ``<class>/`` folders of photos (JPEG/PNG/BMP/WebP, any size, colour or gray, EXIF-rotated).
+
+    ``classes`` fixes the label order (e.g. ("sad", "happy") makes happy the positive class) and
+    files in other folders are skipped as 'unknown class folder'. With ``face_crop`` the largest
+    detected face is cropped; a photo without a face is skipped with that reason.
+    """
+    from helpers import faces
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"photo folder not found: {root} (expected {root}/<class>/*.jpg, e.g. happy/ and sad/)")
+    dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    names = tuple(classes) if classes else tuple(d.name.lower() for d in dirs)
+    index = {c.lower(): i for i, c in enumerate(names)}
+    missing = [c for c in names if not (root / c).is_dir() and c.lower() not in {d.name.lower() for d in dirs}]
+    if missing:
+        raise DatasetError(f"{root}: class folder(s) {missing} missing (expected {', '.join(n + '/' for n in names)})")
+    report = LoadReport(str(root), "class-folders")
+    imgs, labels, sources = [], [], []
+    for f in sorted(p for p in root.iterdir() if p.is_file()):
+        report.skip(str(f), "not in a class folder")
+    for d in dirs:
+        files = sorted(p for p in d.rglob("*") if p.is_file())
+        if d.name.lower() not in index:
+            for f in files:
+                report.skip(str(f), f"unknown class folder: {d.name!r} (expected one of {', '.join(names)})")
+            continue
+        if not files:
+            report.notes.append(f"class folder {d.name}/ is empty")
+        for f in files:
+            try:
+                rgb = faces.read_photo(f)
+            except faces.ImageReadError as e:
+                report.skip(str(f), str(e))
+                continue
+            if face_crop:
+                boxes = faces.detect_faces(rgb)
+                if not boxes:
+                    report.skip(str(f), "no face found")
+                    continue
+                img = faces.crop_face(rgb, boxes[0], size=size)
+                if not gray:
+                    img = np.repeat(img[..., None], 3, axis=-1)
+            else:
+                img = faces.resize_whole(rgb, size, gray=gray)
+            report.ok()
+            imgs.append(img)
+            labels.append(index[d.name.lower()])
+            sources.append(str(f))
+    if not imgs:
+        raise DatasetError(f"{root}: no loadable photos ({report.seen} files seen, all skipped)")
+    return PhotoFolders(np.stack(imgs), np.asarray(labels, np.int8), np.asarray(sources, dtype=object), names, report)
+
+
+def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                     seed: int = 0) -> np.ndarray:
+    """Seeded stratified assignment of items to 'train'/'val'/'test' (70/15/15 as in the seed project)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(labels), dtype=object)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        n_tr = int(round(fractions[0] * len(idx)))
+        n_va = int(round(fractions[1] * len(idx)))
+        out[idx[:n_tr]], out[idx[n_tr:n_tr + n_va]], out[idx[n_tr + n_va:]] = "train", "val", "test"
+    return out.astype(str)
+
+
+# --------------------------------------------------------------------------- discovery + cache
+
+def find_source(path: str | Path | None = None) -> Path | None:
+    """Locate a FER-2013 download: argument, then $FER2013_PATH, then data/; None if absent.
+
+    An explicit argument or environment variable that does not exist is a fatal error.
+    """
+    explicit = path if path is not None else os.environ.get(config.DATASET_ENV) or None
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if not p.exists():
+            origin = "argument" if path is not None else f"${config.DATASET_ENV}"
+            raise DatasetError(f"FER-2013 not found at {p} (from {origin}). {config.KAGGLE_HINT}")
+        return p
+    for cand in (config.DATA_DIR / "fer2013.csv", config.DATA_DIR / "fer2013",
+                 config.DATA_DIR / "fer2013.zip", config.DATA_DIR / "archive.zip"):
+        if cand.exists():
+            return cand
+    if (config.DATA_DIR / "train").is_dir():
+        return config.DATA_DIR
+    return None
+
+
+def fingerprint(path: Path) -> str:
+    """Content key of a source: sha256 of a file, or of (name, size, mtime) of every file in a folder."""
+    h = hashlib.sha256()
+    if path.is_file():
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        return h.hexdigest()[:16]
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(filenames):
+            st = os.stat(os.path.join(dirpath, name))
+            h.update(f"{os.path.relpath(os.path.join(dirpath, name), path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _load_uncached(path: Path, seed: int) -> tuple[np.ndarray, ...]:
+    if path.is_dir():
+        if (path / "fer2013.csv").is_file():
+            return load_csv(path / "fer2013.csv")
+        subdirs = {p.name.lower() for p in path.iterdir() if p.is_dir()}
+        if not subdirs & {"train", "test"}:
+            raise DatasetError(f"{path}: expected train/ and test/ class folders or fer2013.csv inside. "
+                               f"{config.KAGGLE_HINT}")
+        return load_folders(path, seed)
+    if path.suffix.lower() == ".zip":
+        return load_zip(path, seed)
+    if path.suffix.lower() == ".csv":
+        return load_csv(path)
+    raise DatasetError(f"{path}: unsupported dataset file (expected .csv, .zip or a folder). {config.KAGGLE_HINT}")
+
+
+def _cache_path(src: Path, key: str) -> Path:
+    return config.CACHE_DIR / f"fer2013-{hashlib.sha256(str(src).encode()).hexdigest()[:8]}-{key}.npz"
+
+
+def _prune_stale_caches(current: Path) -> None:
+    """Delete caches of the same source whose content key is out of date."""
+    prefix = current.name.rsplit("-", 1)[0]
+    for old in current.parent.glob(f"{prefix}-*.npz"):
+        if old != current:
+            old.unlink(missing_ok=True)
+
+
+def _save_cache(path: Path, ds: FerDataset) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, images=ds.images, labels=ds.labels, splits=ds.splits.astype(str),
+             sources=ds.sources.astype(str), report=json.dumps(ds.report.to_dict()))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _read_cache(path: Path, key: str) -> FerDataset:
+    with np.load(path, allow_pickle=False) as z:
+        report = LoadReport.from_dict(json.loads(str(z["report"])))
+        return FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report,
+                          fingerprint=key)
+
+
+def load_fer2013(path: str | Path | None = None, *, seed: int = 0, use_cache: bool = True,
+                 allow_synthetic: bool = True) -> FerDataset:
+    """Load FER-2013 from ``path``, $FER2013_PATH, or data/; else the embedded synthetic sample.
+
+    Raises :class:`DatasetError` with what was expected and where to put the download.
+    """
+    src = find_source(path)
+    if src is None:
+        if not allow_synthetic:
+            raise DatasetError(f"No FER-2013 found. {config.KAGGLE_HINT}")
+        from helpers.synthetic import make_synthetic_dataset
+
+        return make_synthetic_dataset(seed=seed)
+    src = src.resolve()
+    key = hashlib.sha256(f"{CACHE_VERSION}|{src}|{seed}|{fingerprint(src)}".encode()).hexdigest()[:16]
+    cache = _cache_path(src, key)
+    if use_cache and cache.exists():
+        try:
+            return _read_cache(cache, key)
+        except (OSError, ValueError, KeyError):
+            cache.unlink(missing_ok=True)  # unreadable cache: rebuild it
+    images, labels, splits, sources, report = _load_uncached(src, seed)
+    if len(labels) == 0:
+        raise DatasetError(f"{src}: no loadable images ({report.seen} items seen, all skipped). "
+                           f"{config.KAGGLE_HINT}")
+    ds = FerDataset(images, labels, splits, sources, report, fingerprint=key)
+    if use_cache:
+        _save_cache(cache, ds)
+        _prune_stale_caches(cache)
+    return ds
+
+
+# --------------------------------------------------------------------------- report + CLI
+
+def format_report(ds: FerDataset, max_skipped: int = 20) -> str:
+    """Human-readable load report: counts per split and class, notes, skipped items."""
+    r = ds.report
+    lines = []
+    if ds.synthetic:
+        lines.append(f"*** {config.SYNTHETIC_LABEL} ***")
+    lines += [f"source: {r.source}  (layout: {r.layout})",
+              f"seen {r.seen} = loaded {r.loaded} + skipped {len(r.skipped)}"
+              f"  [{'OK' if r.balanced else 'MISMATCH'}]", "", ds.counts().to_string(), ""]
+    lines += [f"note: {n}" for n in r.notes]
+    if r.skipped:
+        lines.append(f"skipped {len(r.skipped)} item(s): {r.skip_reasons()}")
+        lines += [f"  {item}: {why}" for item, why in r.skipped[:max_skipped]]
+        if len(r.skipped) > max_skipped:
+            lines.append(f"  ... and {len(r.skipped) - max_skipped} more")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.data check [PATH]``."""
+    ap = argparse.ArgumentParser(prog="python -m helpers.data", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    chk = sub.add_parser("check", help="load a FER-2013 download and print its load report")
+    chk.add_argument("path", nargs="?", help=f"csv, folder or zip (default: ${config.DATASET_ENV}, then data/)")
+    chk.add_argument("--no-cache", action="store_true", help="ignore and do not write data/cache/")
+    chk.add_argument("--all-skipped", action="store_true", help="list every skipped item")
+    args = ap.parse_args(argv)
+    try:
+        ds = load_fer2013(args.path, use_cache=not args.no_cache)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_report(ds, max_skipped=10**9 if args.all_skipped else 20))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Evaluation: per-class metrics, confusion, PR/ROC, calibration, TTA, bootstrap CIs, Grad-CAM, ensembles."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from scipy.optimize import minimize_scalar
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from helpers import config
+from helpers.pipeline import to_model_input
+
+
+def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, C) through a compiled forward call, batch by batch."""
+    size, channels = model.input_shape[1], model.input_shape[3]
+    fn = compiled_forward(model)
+    out = [fn(to_model_input(images[i:i + batch_size], size, channels)).numpy()
+           for i in range(0, len(images), batch_size)]
+    probs = np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+    return np.hstack([1 - probs, probs]) if probs.shape[1] == 1 else probs
+
+
+def compiled_forward(model: keras.Model):
+    """A tf.function wrapping ``model(x, training=False)``, cached on the model."""
+    fn = getattr(model, "_fer_forward", None)
+    if fn is None:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        model._fer_forward = fn
+    return fn
+
+
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
+                           class_names: tuple[str, ...] = config.CLASS_NAMES) -> dict:
+    """Accuracy, macro/weighted F1, per-class precision/recall/F1/support, AP and AUC, confusion matrix."""
+    labels = np.arange(len(class_names))
+    y_pred = probs.argmax(1)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    onehot = np.eye(len(class_names))[y_true]
+    present = onehot.sum(0) > 0
+    ap = [float(average_precision_score(onehot[:, c], probs[:, c])) if present[c] else float("nan") for c in labels]
+    auc = [float(roc_auc_score(onehot[:, c], probs[:, c])) if 0 < onehot[:, c].sum() < len(y_true)
+           else float("nan") for c in labels]
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                          "support": int(s[i]), "average_precision": ap[i], "roc_auc": auc[i]}
+                      for i, c in enumerate(class_names)},
+        "mean_average_precision": float(np.nanmean(ap)),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "ece": expected_calibration_error(y_true, probs),
+        "nll": float(-np.mean(np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)))),
+    }
+
+
+def per_class_table(metrics: dict) -> pd.DataFrame:
+    """Per-class metrics as a table, with macro and weighted averages appended."""
+    df = pd.DataFrame(metrics["per_class"]).T
+    df["support"] = df["support"].astype(int)
+    return df
+
+
+def evaluate_model(model: keras.Model, splits: dict[str, tuple[np.ndarray, np.ndarray]],
+                   class_names: tuple[str, ...] = config.CLASS_NAMES) -> dict[str, dict]:
+    """:func:`classification_metrics` for each named split, e.g. val / test / test_full."""
+    return {name: classification_metrics(y, predict_proba(model, x), class_names) for name, (x, y) in splits.items()}
+
+
+def official_splits(ds) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """PublicTest (val), PrivateTest (test) and both together (test_full, 7,178 on FER-2013)."""
+    xv, yv = ds.split("val")
+    xt, yt = ds.split("test")
+    return {"val": (xv, yv), "test": (xt, yt), "test_full": (np.concatenate([xv, xt]), np.concatenate([yv, yt]))}
+
+
+# --------------------------------------------------------------------------- calibration
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
+    """ECE: confidence-weighted gap between accuracy and confidence over equal-width bins."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    correct = pred == y_true
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def reliability_table(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> pd.DataFrame:
+    """Per-bin confidence, accuracy and count, for a reliability diagram."""
+    conf, correct = probs.max(1), probs.argmax(1) == y_true
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    rows = [{"bin_low": b / n_bins, "bin_high": (b + 1) / n_bins, "count": int((bins == b).sum()),
+             "confidence": float(conf[bins == b].mean()) if (bins == b).any() else np.nan,
+             "accuracy": float(correct[bins == b].mean()) if (bins == b).any() else np.nan} for b in range(n_bins)]
+    return pd.DataFrame(rows)
+
+
+def fit_temperature(y_val: np.ndarray, probs_val: np.ndarray) -> float:
+    """Temperature T minimising validation NLL of softmax(log p / T)."""
+    logits = np.log(np.clip(probs_val, 1e-12, 1))
+
+    def nll(t: float) -> float:
+        return -np.mean(_log_softmax(logits / t)[np.arange(len(y_val)), y_val])
+
+    return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
+
+
+def apply_temperature(probs: np.ndarray, t: float) -> np.ndarray:
+    """Rescale probabilities by temperature ``t``."""
+    return np.exp(_log_softmax(np.log(np.clip(probs, 1e-12, 1)) / t))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+# --------------------------------------------------------------------------- test-time augmentation
+
+def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
+    """Views for TTA: 'flip' (original + mirror) or 'tencrop' (4 corners + centre at 42px, and mirrors)."""
+    if mode == "none":
+        return [images]
+    flipped = images[:, :, ::-1]
+    if mode == "flip":
+        return [images, flipped]
+    if mode != "tencrop":
+        raise ValueError(f"unknown TTA mode {mode!r}: choose none, flip or tencrop")
+    n, h, w = images.shape[:3]
+    c = int(round(h * 0.875))
+    offs = [(0, 0), (0, w - c), (h - c, 0), (h - c, w - c), ((h - c) // 2, (w - c) // 2)]
+    views = []
+    for src in (images, flipped):
+        for dy, dx in offs:
+            crop = src[:, dy:dy + c, dx:dx + c]
+            views.append(tf.image.resize(crop[..., None].astype("float32"), (h, w)).numpy()[..., 0])
+    return views
+
+
+def predict_tta(model: keras.Model, images: np.ndarray, mode: str = "flip") -> np.ndarray:
+    """Average probabilities over the TTA views."""
+    return np.mean([predict_proba(model, v) for v in tta_views(images, mode)], axis=0)
+
+
+# --------------------------------------------------------------------------- uncertainty + ensembles
+
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+    """Percentile bootstrap (point, low, high) for accuracy and macro-F1."""
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    labels = np.unique(y_true)
+    accs, f1s = np.empty(n_boot), np.empty(n_boot)
+    for b in range(n_boot):
+        i = rng.integers(0, n, n)
+        accs[b] = np.mean(y_true[i] == y_pred[i])
+        f1s[b] = f1_score(y_true[i], y_pred[i], labels=labels, average="macro", zero_division=0)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    point_f1 = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    return {"accuracy": (float(np.mean(y_true == y_pred)), *map(float, np.percentile(accs, [lo, hi]))),
+            "macro_f1": (float(point_f1), *map(float, np.percentile(f1s, [lo, hi])))}
+
+
+def ensemble_proba(prob_list: list[np.ndarray]) -> np.ndarray:
+    """Average of the models' probabilities."""
+    return np.mean(prob_list, axis=0)
+
+
+def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, k: int = 16) -> np.ndarray:
+    """Indices of the ``k`` wrong predictions with the highest confidence."""
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y_true)
+    return wrong[np.argsort(-probs[wrong, pred[wrong]])][:k]
+
+
+def latency_ms(model: keras.Model, image: np.ndarray, repeats: int = 50) -> dict[str, float]:
+    """Median single-image latency (ms) of ``model.predict`` vs a compiled forward call."""
+    size, channels = model.input_shape[1], model.input_shape[3]
+    x = to_model_input(image[None], size, channels)
+    fn = compiled_forward(model)
+    fn(x)
+    model.predict(x, verbose=0)
+
+    def timed(f) -> float:
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+        return float(np.median(ts) * 1000)
+
+    return {"predict_ms": timed(lambda: model.predict(x, verbose=0)), "compiled_ms": timed(lambda: fn(x).numpy())}
+
+
+# --------------------------------------------------------------------------- saliency
+
+def grad_cam(model: keras.Model, images: np.ndarray, class_idx: np.ndarray | None = None,
+             layer_name: str | None = None) -> np.ndarray:
+    """Grad-CAM heatmaps (N, H, W) in [0, 1] for the predicted (or given) class, at the last conv layer."""
+    if layer_name is None:
+        convs = [ly.name for ly in model.layers if isinstance(ly, keras.layers.Conv2D | keras.layers.SeparableConv2D)]
+        layer_name = convs[-1]
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+    size, channels = model.input_shape[1], model.input_shape[3]
+    x = to_model_input(images, size, channels)
+    with tf.GradientTape() as tape:
+        fmap, probs = grad_model(x, training=False)
+        idx = tf.argmax(probs, 1) if class_idx is None else tf.constant(class_idx)
+        score = tf.gather(probs, idx, batch_dims=1)
+    grads = tape.gradient(score, fmap)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[..., None]
+    cam = tf.image.resize(cam, images.shape[1:3])[..., 0].numpy()
+    cam /= cam.max(axis=(1, 2), keepdims=True) + 1e-8
+    return cam

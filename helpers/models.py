@@ -1,0 +1,179 @@
+"""Model architectures. Each builder returns an uncompiled Keras 3 model taking raw 0-255 pixels.
+
+Scaling to [0, 1] happens inside the model (a parameter-free ``Rescaling`` layer), so training,
+evaluation and inference can never disagree on normalisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from helpers import config
+
+N_CLASSES = len(config.CLASS_NAMES)
+INPUT_48 = (config.IMAGE_SIZE, config.IMAGE_SIZE, 1)
+
+
+def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same"):
+    x = layers.Conv2D(filters, kernel, padding=padding)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation("relu")(x)
+
+
+def baseline_cnn(input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = N_CLASSES) -> keras.Model:
+    """Seed tutorial baseline: 3 x [Conv-BN-ReLU-MaxPool-Dropout(0.25)], Dense(128)-BN-ReLU-Dropout(0.5).
+
+    684,935 parameters at 48x48x1 with 7 classes.
+    """
+    inputs = keras.Input(input_shape, name="pixels")
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    for filters in (32, 64, 128):
+        x = _conv_bn_relu(x, filters)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="baseline_cnn")
+
+
+def dcnn(input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = N_CLASSES, width: int = 32,
+         dense: int = 256) -> keras.Model:
+    """Deeper VGG-style CNN: 4 stages of paired 3x3 Conv-BN-ReLU, MaxPool, Dropout; Dense head.
+
+    Stages have ``width``, 2x, 4x, 8x filters (32-64-128-256 by default, 1.63M parameters);
+    ``width=64`` gives the 64-512 network of the VGG-on-FER-2013 literature (about 6.5M parameters
+    with dense=256), which needs a GPU to train in reasonable time.
+    """
+    inputs = keras.Input(input_shape, name="pixels")
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    for i, drop in enumerate((0.2, 0.25, 0.3, 0.35)):
+        for _ in range(2):
+            x = _conv_bn_relu(x, width * 2**i)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(drop)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(dense)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="dcnn")
+
+
+def _sep_block(x, filters: int, stride: int):
+    """Residual block of two depthwise-separable convolutions (MobileNet/Xception style)."""
+    shortcut = x
+    y = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+    y = layers.BatchNormalization()(y)
+    y = layers.Activation("relu")(y)
+    y = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    if stride > 1:
+        y = layers.MaxPooling2D(3, strides=stride, padding="same")(y)
+    if stride > 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, padding="same", use_bias=False)(shortcut)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.Activation("relu")(layers.Add()([y, shortcut]))
+
+
+def efficient_cnn(input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = N_CLASSES,
+                  widths: tuple[int, ...] = (64, 128, 256)) -> keras.Model:
+    """Our CPU-friendly model: a conv stem then residual depthwise-separable blocks and global pooling.
+
+    Designed for accuracy per CPU-minute: few FLOPs per image, no large dense layer.
+    """
+    inputs = keras.Input(input_shape, name="pixels")
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    x = _conv_bn_relu(x, 32)
+    x = _conv_bn_relu(x, 32)
+    for filters in widths:
+        x = _sep_block(x, filters, stride=2)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="efficient_cnn")
+
+
+def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3)) -> keras.Model:
+    """Seed happy/sad project: Conv 32/64/128 (3x3 valid, ReLU) each + MaxPool; Dense(512); sigmoid.
+
+    59,076,673 parameters at 256x256x3.
+    """
+    inputs = keras.Input(input_shape, name="pixels")
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, padding="valid", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(512, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="prob")(x)
+    return keras.Model(inputs, outputs, name="binary_seed_cnn")
+
+
+def binary_compact_cnn(input_shape: tuple[int, int, int] = INPUT_48) -> keras.Model:
+    """Compact binary model at 48x48 grayscale: the efficient backbone with a sigmoid head."""
+    inputs = keras.Input(input_shape, name="pixels")
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    x = _conv_bn_relu(x, 32)
+    for filters in (64, 128):
+        x = _sep_block(x, filters, stride=2)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="prob")(x)
+    return keras.Model(inputs, outputs, name="binary_compact_cnn")
+
+
+#: Registry: name -> (builder, default learning rate of the published recipe).
+BUILDERS: dict[str, tuple[Callable[..., keras.Model], float]] = {
+    "baseline_cnn": (baseline_cnn, 1e-4),
+    "dcnn": (dcnn, 1e-3),
+    "efficient_cnn": (efficient_cnn, 1e-3),
+    "binary_seed_cnn": (binary_seed_cnn, 1e-5),
+    "binary_compact_cnn": (binary_compact_cnn, 1e-3),
+}
+
+
+def build(name: str, **kwargs) -> keras.Model:
+    """Build a registered model by name."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose from {sorted(BUILDERS)}")
+    return BUILDERS[name][0](**kwargs)
+
+
+def compile_model(model: keras.Model, lr: float | keras.optimizers.schedules.LearningRateSchedule,
+                  label_smoothing: float = 0.0) -> keras.Model:
+    """Compile with Adam and the loss/metrics that fit the model's output (softmax or sigmoid)."""
+    if model.output_shape[-1] == 1:
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+        metrics = ["accuracy", keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall"),
+                   keras.metrics.AUC(name="auc")]
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        metrics = ["accuracy"]
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
+    return model
+
+
+def flops_per_image(model: keras.Model) -> int:
+    """Multiply-accumulates x2 per image for conv/dense layers (analytic count)."""
+    total = 0
+    for layer in model.layers:
+        out = layer.output.shape
+        if isinstance(layer, layers.SeparableConv2D):
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            cin = layer.input.shape[-1]
+            total += out[1] * out[2] * cin * k + out[1] * out[2] * cin * layer.filters
+        elif isinstance(layer, layers.Conv2D):
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            total += out[1] * out[2] * out[3] * k * layer.input.shape[-1]
+        elif isinstance(layer, layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return 2 * int(total)
