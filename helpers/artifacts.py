@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -64,10 +65,8 @@ def package_versions() -> dict[str, str]:
     """Installed versions of the packages that decide the numbers."""
     out = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 

@@ -565,6 +565,59 @@ def load_fer2013(path: str | Path | None = None, *, seed: int = 0, use_cache: bo
     return ds
 
 
+# --------------------------------------------------------------------------- subsets + prepared data
+
+def limit_split(ds: FerDataset, split: str, max_n: int | None, seed: int = 0) -> np.ndarray:
+    """Mask keeping at most ``max_n`` images of ``split`` (stratified by class, seeded); other splits kept."""
+    keep = np.ones(len(ds), bool)
+    idx = np.flatnonzero(ds.splits == split)
+    if max_n is None or len(idx) <= max_n:
+        return keep
+    rng = np.random.default_rng(seed)
+    chosen = []
+    labels = ds.labels[idx]
+    for c in np.unique(labels):
+        members = idx[labels == c]
+        k = max(1, int(round(max_n * len(members) / len(idx))))
+        chosen.append(rng.choice(members, size=min(k, len(members)), replace=False))
+    keep[idx] = False
+    keep[np.concatenate(chosen)] = True
+    return keep
+
+
+def subsample(ds: FerDataset, max_train: int | None = None, max_eval: int | None = None, seed: int = 0) -> FerDataset:
+    """Stratified, seeded subset for fast profiles: at most ``max_train`` train and ``max_eval`` val/test images."""
+    mask = limit_split(ds, "train", max_train, seed)
+    for split in ("val", "test"):
+        mask &= limit_split(ds, split, max_eval, seed)
+    return ds.subset(mask)
+
+
+PREPARED = "fer_prepared.npz"
+
+
+def save_prepared(ds: FerDataset, meta: dict) -> Path:
+    """Write the prepared splits (and where they came from) for notebooks 03-06, atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, images=ds.images, labels=ds.labels, splits=ds.splits.astype(str), sources=ds.sources.astype(str),
+             report=json.dumps(ds.report.to_dict()),
+             meta=json.dumps({**meta, "synthetic": ds.synthetic, "fingerprint": ds.fingerprint}))
+    return atomic_write_bytes(config.PREPARED_DIR / PREPARED, buf.getvalue())
+
+
+def load_prepared() -> tuple[FerDataset, dict]:
+    """The data prepared by notebook 02, with its metadata (profile, seed, class weights, ...)."""
+    path = config.PREPARED_DIR / PREPARED
+    if not path.exists():
+        raise DatasetError(f"{path} not found: run notebook 02 first (make run NB=02, or make run-all)")
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        ds = FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object),
+                        LoadReport.from_dict(json.loads(str(z["report"]))), synthetic=meta["synthetic"],
+                        fingerprint=meta["fingerprint"])
+    return ds, meta
+
+
 # --------------------------------------------------------------------------- report + CLI
 
 def format_report(ds: FerDataset, max_skipped: int = 20) -> str:

@@ -178,6 +178,18 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, see
             "macro_f1": (float(point_f1), *map(float, np.percentile(f1s, [lo, hi])))}
 
 
+def ci_row(y_true: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Accuracy and macro-F1 with their bootstrap 95% interval, as one table row."""
+    ci = bootstrap_ci(y_true, probs.argmax(1), n_boot, seed)
+    return {"accuracy": ci["accuracy"][0], "acc_low": ci["accuracy"][1], "acc_high": ci["accuracy"][2],
+            "macro_f1": ci["macro_f1"][0], "f1_low": ci["macro_f1"][1], "f1_high": ci["macro_f1"][2]}
+
+
+def best_on_validation(probs_val: dict[str, np.ndarray], y_val: np.ndarray) -> str:
+    """Name of the model with the highest validation accuracy."""
+    return max(probs_val, key=lambda n: float((probs_val[n].argmax(1) == y_val).mean()))
+
+
 def ensemble_proba(prob_list: list[np.ndarray]) -> np.ndarray:
     """Average of the models' probabilities."""
     return np.mean(prob_list, axis=0)

@@ -102,9 +102,11 @@ class RandomAffine(keras.layers.Layer):
         b1 = cy - a10 * cx - a11 * cy + ty
         zeros = tf.zeros_like(a00)
         transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
-        return tf.raw_ops.ImageProjectiveTransformV3(
+        out = tf.raw_ops.ImageProjectiveTransformV3(
             images=x, transforms=transforms, output_shape=tf.shape(x)[1:3], fill_value=0.0,
             interpolation="BILINEAR", fill_mode="NEAREST")
+        out.set_shape(x.shape)  # the raw op drops the static shape that later layers rely on
+        return out
 
 
 def augmentation_layers(aug: Augment, seed: int = 0) -> keras.Sequential:
@@ -115,7 +117,7 @@ def augmentation_layers(aug: Augment, seed: int = 0) -> keras.Sequential:
     if aug.erasing:
         ls.append(keras.layers.RandomErasing(factor=aug.erasing, scale=(0.02, 0.2), value_range=(0, 255),
                                              seed=seed + 5))
-    return keras.Sequential(ls, name="augment")
+    return keras.Sequential(ls or [keras.layers.Identity()], name="augment")
 
 
 def to_model_input(images: tf.Tensor, size: int, channels: int) -> tf.Tensor:

@@ -183,3 +183,26 @@ def bar_compare(df: pd.DataFrame, value: str, by: str, hue: str, title: str) -> 
     sns.barplot(data=df, x=by, y=value, hue=hue, ax=ax)
     ax.set_title(title)
     return fig
+
+
+def annotated(image: np.ndarray, preds: list, class_names: tuple[str, ...] | None = None) -> plt.Figure:
+    """A photo with detected faces boxed and labelled (see helpers.inference.annotate)."""
+    from helpers.inference import annotate
+
+    fig, ax = plt.subplots(figsize=(6, 6 * image.shape[0] / image.shape[1]))
+    ax.imshow(annotate(image, preds))
+    ax.axis("off")
+    ax.set_title(f"{len(preds)} face(s)")
+    return fig
+
+
+def sharpness_hist(values: dict[str, np.ndarray]) -> plt.Figure:
+    """Histogram of per-image sharpness (mean |Laplacian|) for each split, log-scaled x axis."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    bins = np.logspace(-0.5, 2.2, 60)
+    for name, v in values.items():
+        ax.hist(np.clip(v, bins[0], bins[-1]), bins=bins, alpha=0.5, label=name, density=True)
+    ax.set_xscale("log")
+    ax.set(xlabel="sharpness: mean |Laplacian| (log scale)", ylabel="density", title="Image sharpness per split")
+    ax.legend()
+    return fig

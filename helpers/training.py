@@ -180,7 +180,7 @@ def build_compiled(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
 
 def train(cfg: TrainConfig, train_xy: tuple[np.ndarray, np.ndarray], val_xy: tuple[np.ndarray, np.ndarray],
           *, name: str | None = None, resume: bool = True, verbose: int = 2,
-          models_dir: Path | None = None) -> TrainResult:
+          models_dir: Path | None = None, callbacks: list | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``train_xy``, selecting the best epoch on ``val_xy``.
 
     Resumes an unfinished run with the same configuration from its last checkpoint (same
@@ -215,7 +215,7 @@ def train(cfg: TrainConfig, train_xy: tuple[np.ndarray, np.ndarray], val_xy: tup
     keeper = RunKeeper(run_dir, cfg, state, verbose)
     if start < cfg.epochs and not state.get("stopped_early"):
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=start, class_weight=cw,
-                  callbacks=[keeper], verbose=verbose, shuffle=False)
+                  callbacks=[keeper, *(callbacks or [])], verbose=verbose, shuffle=False)
     if (run_dir / "best.keras").exists():
         model = load_model(run_dir / "best.keras")
     final = save_model_atomic(model, models_dir / f"{name}.keras")

@@ -1,0 +1,113 @@
+"""Train-evaluate-record steps shared by notebooks 03, 04 and 05."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from helpers import artifacts, config, evaluation, models, training
+from helpers.data import FerDataset
+
+
+@dataclass
+class Experiment:
+    name: str
+    result: training.TrainResult
+    metrics: dict[str, dict]
+    summary: dict
+
+
+def train_and_evaluate(cfg: training.TrainConfig, ds: FerDataset, name: str, latency_repeats: int = 30,
+                       verbose: int = 2) -> Experiment:
+    """Train on train, select on val (PublicTest), then report val, test (PrivateTest) and the full test set."""
+    result = training.train(cfg, ds.split("train"), ds.split("val"), name=name, verbose=verbose)
+    metrics = evaluation.evaluate_model(result.model, evaluation.official_splits(ds), ds.class_names)
+    lat = evaluation.latency_ms(result.model, ds.images[0], repeats=latency_repeats)
+    summary = {
+        "model": name, "architecture": cfg.model, "params": int(result.model.count_params()),
+        "mflops_per_image": models.flops_per_image(result.model) / 1e6,
+        "epochs_run": int(len(result.history)), "best_epoch": int(result.best_epoch),
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "val_accuracy": metrics["val"]["accuracy"], "test_accuracy": metrics["test"]["accuracy"],
+        "test_macro_f1": metrics["test"]["macro_f1"], "test_full_accuracy": metrics["test_full"]["accuracy"],
+        "test_full_macro_f1": metrics["test_full"]["macro_f1"],
+        "latency_predict_ms": lat["predict_ms"], "latency_compiled_ms": lat["compiled_ms"],
+    }
+    return Experiment(name, result, metrics, summary)
+
+
+def record(nb: str, exps: list[Experiment], ds_identity: dict, params: dict, seed: int) -> str:
+    """Write ``outputs/metrics/<nb>.json`` for a notebook's experiments."""
+    body = as_records(exps)
+    for e in exps:
+        body[e.name]["train_config"] = e.result.config.__dict__
+    return str(artifacts.save_metrics(nb, body, params=params, seed=seed, dataset=ds_identity))
+
+
+def load_recorded(nb: str) -> dict[str, dict]:
+    """Experiments recorded by notebook ``nb`` (name -> summary, history, splits, model_file)."""
+    import json
+
+    path = config.METRICS_DIR / f"{nb}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run notebook {nb[:2]} first (make run NB={nb[:2]})")
+    return json.loads(path.read_text())["metrics"]
+
+
+def as_records(exps: list[Experiment]) -> dict[str, dict]:
+    """Experiments in the same form as :func:`load_recorded`."""
+    return {e.name: {"summary": e.summary, "history": e.result.history.to_dict("list"), "splits": e.metrics,
+                     "model_file": str(e.result.model_path)} for e in exps}
+
+
+def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
+    """Side-by-side summary (one column per model)."""
+    return pd.DataFrame({n: r["summary"] for n, r in records.items()}).drop(index=["model"])
+
+
+def per_class_f1(records: dict[str, dict], split: str = "test") -> pd.DataFrame:
+    """Long table of per-class F1 by model, for grouped bar charts."""
+    return pd.DataFrame([{"model": n, "class": c, "f1": v["f1"]} for n, r in records.items()
+                         for c, v in r["splits"][split]["per_class"].items()])
+
+
+def histories(records: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """Learning-curve tables by model."""
+    return {n: pd.DataFrame(r["history"]) for n, r in records.items()}
+
+
+def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Accuracy, precision, recall, F1, ROC AUC and average precision at ``threshold``."""
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    pred = (scores >= threshold).astype(int)
+    return {"n": int(len(y)), "threshold": float(threshold), "accuracy": float(accuracy_score(y, pred)),
+            "precision": float(precision_score(y, pred, zero_division=0)),
+            "recall": float(recall_score(y, pred, zero_division=0)), "f1": float(f1_score(y, pred, zero_division=0)),
+            "roc_auc": float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
+            "average_precision": float(average_precision_score(y, scores))}
+
+
+def choose_threshold(y_val: np.ndarray, s_val: np.ndarray) -> float:
+    """Threshold maximising F1 on validation (never on test)."""
+    from sklearn.metrics import precision_recall_curve
+
+    p, r, t = precision_recall_curve(y_val, s_val)
+    f1 = 2 * p[:-1] * r[:-1] / np.maximum(p[:-1] + r[:-1], 1e-12)
+    return float(t[int(np.argmax(f1))]) if len(t) else 0.5
+
+
+def dataset_identity(ds: FerDataset, meta: dict | None = None) -> dict:
+    """Dataset identity for metrics, including the profile's subset sizes."""
+    ident = dict((meta or {}).get("identity") or ds.identity())
+    ident["used_counts"] = {s: int((ds.splits == s).sum()) for s in config.SPLITS}
+    return ident

@@ -1,0 +1,143 @@
+"""Architectures (pinned shapes and counts), the input pipeline, and the training loop's guarantees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from helpers import models, pipeline, training
+from helpers.synthetic import make_synthetic_dataset
+
+TINY = {"train": 192, "val": 64, "test": 64}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic_dataset(seed=0, sizes=TINY)
+
+
+def test_seed_baseline_exact():
+    m = models.baseline_cnn()
+    assert m.count_params() == 684_935
+    assert m.input_shape == (None, 48, 48, 1) and m.output_shape == (None, 7)
+    convs = [ly for ly in m.layers if ly.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [32, 64, 128] and all(c.padding == "same" for c in convs)
+
+
+def test_seed_binary_exact():
+    m = models.binary_seed_cnn()
+    assert m.count_params() == 59_076_673
+    assert m.input_shape == (None, 256, 256, 3) and m.output_shape == (None, 1)
+
+
+def test_own_models_are_smaller():
+    assert models.binary_compact_cnn().count_params() < 59_076_673 / 100
+    assert models.flops_per_image(models.binary_compact_cnn()) < models.flops_per_image(models.binary_seed_cnn()) / 10
+    assert models.dcnn().count_params() > models.baseline_cnn().count_params()
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="unknown model"):
+        models.build("resnet9000")
+
+
+def test_augment_presets_and_shapes():
+    x = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    for name in pipeline.AUGMENTATIONS:
+        ds = pipeline.make_dataset(x, np.arange(8) % 7, n_classes=7, batch_size=4, training=True, augment=name)
+        xb, yb = next(iter(ds))
+        assert xb.shape == (4, 48, 48, 1) and yb.shape == (4, 7)
+        assert float(xb.numpy().min()) >= 0 and float(xb.numpy().max()) <= 255.5
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        pipeline.get_augment("wild")
+
+
+def test_affine_identity_when_disabled():
+    x = np.random.default_rng(1).integers(0, 256, (4, 48, 48, 1)).astype("float32")
+    out = pipeline.RandomAffine()(x, training=True).numpy()
+    np.testing.assert_allclose(out, x, atol=1e-3)
+
+
+def test_class_weights_balance():
+    w = pipeline.class_weights(np.array([0] * 90 + [1] * 10), 3)
+    assert w[1] == pytest.approx(9 * w[0]) and w[2] == 1.0
+
+
+def _cfg(**kw) -> training.TrainConfig:
+    base = dict(model="baseline_cnn", epochs=2, batch_size=32, augment="seed", seed=7, lr=1e-3, patience=5)
+    return training.TrainConfig(**{**base, **kw})
+
+
+def test_same_seed_same_numbers(tiny, tmp_path):
+    a = training.train(_cfg(), tiny.split("train"), tiny.split("val"), name="a", models_dir=tmp_path, verbose=0)
+    b = training.train(_cfg(), tiny.split("train"), tiny.split("val"), name="b", models_dir=tmp_path, verbose=0)
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    np.testing.assert_array_equal(a.history[cols].to_numpy(), b.history[cols].to_numpy())
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_saved_model_loads_safely_and_exports_h5(tiny, tmp_path):
+    r = training.train(_cfg(epochs=1), tiny.split("train"), tiny.split("val"), name="m", models_dir=tmp_path,
+                       verbose=0)
+    assert r.model_path == tmp_path / "m.keras"
+    loaded = training.load_model(r.model_path)  # safe_mode=True
+    x = tiny.split("test")[0][:5, ..., None].astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), r.model.predict(x, verbose=0), atol=1e-6)
+    assert training.export_h5(r.model, tmp_path / "m.h5").stat().st_size > 0
+    with pytest.raises(FileNotFoundError, match="run the training notebook"):
+        training.load_model(tmp_path / "missing.keras")
+
+
+KILL_SCRIPT = textwrap.dedent('''
+    import os, signal, sys, keras
+    from helpers import training
+    from helpers.synthetic import make_synthetic_dataset
+    ds = make_synthetic_dataset(seed=0, sizes={"train": 192, "val": 64, "test": 64})
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 2 and batch == 2:  # mid-way through the third epoch
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    cfg = training.TrainConfig(model="baseline_cnn", epochs=4, batch_size=32, augment="seed", seed=7, lr=1e-3,
+                               patience=10)
+    training.train(cfg, ds.split("train"), ds.split("val"), name="k", models_dir=sys.argv[1], verbose=0,
+                   callbacks=[Kill()])
+''')
+
+
+def test_killed_run_resumes_from_checkpoint(tiny, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    run = tmp_path / "k"
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2 and not state["complete"]
+    assert not (tmp_path / "k.keras").exists()  # no final model from an unfinished run
+    assert not list(run.glob(".*tmp*")) and not list(run.glob(".*.keras"))  # nothing half-written
+    ckpt = training.load_model(run / "checkpoint.keras")
+    steps = int(np.ceil(len(tiny.split("train")[1]) / 32))
+    assert int(ckpt.optimizer.iterations.numpy()) == 2 * steps
+    cfg = training.TrainConfig(model="baseline_cnn", epochs=4, batch_size=32, augment="seed", seed=7, lr=1e-3,
+                               patience=10)
+    r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="k", models_dir=tmp_path, verbose=0)
+    assert r.resumed_from == 2
+    assert list(r.history["epoch"]) == [1, 2, 3, 4]
+    resumed = training.load_model(run / "checkpoint.keras")
+    assert int(resumed.optimizer.iterations.numpy()) == 4 * steps
+    assert json.loads((run / "state.json").read_text())["complete"]
+
+
+def test_changed_config_starts_fresh(tiny, tmp_path):
+    training.train(_cfg(epochs=1), tiny.split("train"), tiny.split("val"), name="c", models_dir=tmp_path, verbose=0)
+    r = training.train(_cfg(epochs=1, lr=5e-4), tiny.split("train"), tiny.split("val"), name="c",
+                       models_dir=tmp_path, verbose=0)
+    assert r.resumed_from == 0 and len(r.history) == 1

@@ -1,0 +1,105 @@
+"""Notebook hygiene, and all six notebooks run through papermill in the smoke profile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import config
+from helpers.runner import NOTEBOOKS, params_for, parse_params
+
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_thin_and_clean(name):
+    nb = json.loads((NB_DIR / f"{name}.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in code), "outputs stored in git"
+    first = code[0]
+    assert "parameters" in first["metadata"].get("tags", []), "first code cell must be tagged 'parameters'"
+    for line in "".join(first["source"]).splitlines():
+        assert "#" in line, f"parameter without an inline comment: {line!r}"
+    assert not any("def " in "".join(c["source"]) or "lambda" in "".join(c["source"]) for c in code[1:]), \
+        "function definitions belong in helpers/"
+    assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
+
+
+def test_profiles_only_set_declared_parameters():
+    for name in NOTEBOOKS:
+        nb = json.loads((NB_DIR / f"{name}.ipynb").read_text())
+        declared = {ln.split("=")[0].strip() for ln in "".join(nb["cells"][1]["source"]).splitlines() if "=" in ln}
+        for profile in ("smoke", "quick", "full"):
+            assert set(params_for(name, profile)) <= declared, (name, profile)
+
+
+def test_parse_params():
+    assert parse_params("epochs=5 seed=1 augment=strong lr=1e-3") == {"epochs": 5, "seed": 1, "augment": "strong",
+                                                                       "lr": 1e-3}
+    with pytest.raises(SystemExit):
+        parse_params("epochs")
+
+
+def _run_all(out: Path, env_extra: dict) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != config.DATASET_ENV}
+    env.update(FER_OUTPUTS=str(out), TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
+    proc = subprocess.run([sys.executable, "-m", "helpers.runner", "--profile", "smoke"], env=env,
+                          capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = subprocess.run([sys.executable, "-m", "helpers.report"], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    return proc
+
+
+def _check_outputs(out: Path, synthetic: bool) -> None:
+    for name in NOTEBOOKS:
+        assert (out / "notebooks" / f"{name}.ipynb").exists()
+        assert (out / "report" / f"{name}.html").exists()
+    for model in ("baseline_cnn", "dcnn", "efficient_cnn", "binary_compact_cnn", "binary_seed_cnn"):
+        assert (out / "models" / f"{model}.keras").stat().st_size > 0
+    figs = {p.stem for p in (out / "figures").glob("*.png")}
+    for fig in ("01_explore-class-distribution", "03_baseline-learning-curves", "04_compare-learning-curves",
+                "05_binary-roc-pr", "06_evaluate-confusion-counts", "06_evaluate-pr-curves", "06_evaluate-gradcam"):
+        assert fig in figs
+    index = (out / "report" / "index.html").read_text()
+    assert (config.SYNTHETIC_LABEL.upper() in index) == synthetic
+    base = json.loads((out / "metrics" / "03_baseline.json").read_text())
+    assert base["git_sha"] and base["packages"]["keras"] and base["seed"] == 42
+    assert base["dataset"]["synthetic"] == synthetic
+    if synthetic:
+        assert base["label"] == config.SYNTHETIC_LABEL
+    splits = base["metrics"]["baseline_cnn"]["splits"]
+    for split in ("val", "test", "test_full"):
+        m = splits[split]
+        assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["macro_f1"] <= 1.0
+        assert sum(map(sum, m["confusion_matrix"])) == m["n"]
+    assert splits["test_full"]["n"] == splits["val"]["n"] + splits["test"]["n"]
+    ev = json.loads((out / "metrics" / "06_evaluate.json").read_text())["metrics"]
+    assert sum(map(sum, ev["test"]["confusion_matrix"])) == splits["test"]["n"]
+    assert 0 <= ev["ece"]["raw"] <= 1 and ev["temperature"] > 0
+    binary = json.loads((out / "metrics" / "05_binary.json").read_text())["metrics"]
+    for res in binary["fer_happy_sad_test"].values():
+        assert 0 <= res["accuracy"] <= 1 and 0 <= res["roc_auc"] <= 1
+
+
+@pytest.mark.notebooks
+def test_all_notebooks_smoke_embedded(tmp_path, monkeypatch):
+    """No dataset anywhere: the embedded synthetic sample, labelled as such."""
+    data_dir = tmp_path / "nodata"
+    data_dir.mkdir()
+    _run_all(tmp_path / "out", {"FER_DATA_DIR": str(data_dir)})
+    _check_outputs(tmp_path / "out", synthetic=True)
+
+
+@pytest.mark.notebooks
+@pytest.mark.realdata
+def test_all_notebooks_smoke_real(real_path, tmp_path):
+    """A small real subset of FER-2013 (smoke profile sizes)."""
+    _run_all(tmp_path / "out", {config.DATASET_ENV: str(real_path)})
+    _check_outputs(tmp_path / "out", synthetic=False)
