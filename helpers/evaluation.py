@@ -202,23 +202,24 @@ def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, k: int = 16) 
     return wrong[np.argsort(-probs[wrong, pred[wrong]])][:k]
 
 
+def median_ms(fn, repeats: int = 50) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after one warm-up call."""
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts) * 1000)
+
+
 def latency_ms(model: keras.Model, image: np.ndarray, repeats: int = 50) -> dict[str, float]:
     """Median single-image latency (ms) of ``model.predict`` vs a compiled forward call."""
     size, channels = model.input_shape[1], model.input_shape[3]
     x = to_model_input(image[None], size, channels)
     fn = compiled_forward(model)
-    fn(x)
-    model.predict(x, verbose=0)
-
-    def timed(f) -> float:
-        ts = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t)
-        return float(np.median(ts) * 1000)
-
-    return {"predict_ms": timed(lambda: model.predict(x, verbose=0)), "compiled_ms": timed(lambda: fn(x).numpy())}
+    return {"predict_ms": median_ms(lambda: model.predict(x, verbose=0), repeats),
+            "compiled_ms": median_ms(lambda: fn(x).numpy(), repeats)}
 
 
 # --------------------------------------------------------------------------- saliency

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,20 @@ def _check_outputs(out: Path, synthetic: bool) -> None:
         assert 0 <= res["accuracy"] <= 1 and 0 <= res["roc_auc"] <= 1
 
 
+def headless_browser_render(index: Path, shot: Path) -> str:
+    """Load the report in headless Chromium: returns the rendered DOM and writes a screenshot."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--allow-file-access-from-files",
+             f"--user-data-dir={shot.parent / 'chrome-profile'}"]
+    url = index.resolve().as_uri()
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url], capture_output=True,
+                   timeout=120)
+    return subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
 @pytest.mark.notebooks
 def test_all_notebooks_smoke_embedded(tmp_path, monkeypatch):
     """No dataset anywhere: the embedded synthetic sample, labelled as such."""
@@ -95,6 +110,10 @@ def test_all_notebooks_smoke_embedded(tmp_path, monkeypatch):
     data_dir.mkdir()
     _run_all(tmp_path / "out", {"FER_DATA_DIR": str(data_dir)})
     _check_outputs(tmp_path / "out", synthetic=True)
+    if CHROMIUM:  # a real browser renders the report: table, links and headline figures present
+        dom = headless_browser_render(tmp_path / "out" / "report" / "index.html", tmp_path / "shot.png")
+        assert "<table>" in dom and "03_cnn_baseline.html" in dom and dom.count("<img") >= 5
+        assert (tmp_path / "shot.png").stat().st_size > 20_000
 
 
 @pytest.mark.notebooks

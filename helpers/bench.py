@@ -1,0 +1,169 @@
+"""Benchmarks, side by side in one run, written to outputs/bench/bench.json: ``python -m helpers.bench``.
+
+1. Training throughput: our tf.data pipeline vs the seed's ImageDataGenerator, same model and augmentation.
+2. FER-2013 CSV parsing: ours (vectorised) vs the seed's per-row loop.
+3. Inference: single-face latency of model.predict vs a compiled call vs TFLite; batch throughput.
+4. Training time per full epoch (train split) for each model, with parameters and FLOPs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from helpers import artifacts, config, models, pipeline, training
+from helpers.data import load_csv, load_fer2013
+from helpers.evaluation import compiled_forward, median_ms
+
+
+def _timed_fit(model: keras.Model, data, steps: int) -> float:
+    """Images per second of model.fit over ``steps`` steps (after a warm-up epoch of 3 steps)."""
+    model.fit(data, steps_per_epoch=3, epochs=1, verbose=0, shuffle=False)
+    t = time.perf_counter()
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+    return steps / (time.perf_counter() - t)
+
+
+def bench_pipeline(x: np.ndarray, y: np.ndarray, steps: int, batch: int = 64) -> dict:
+    """Baseline CNN training throughput: ours vs ImageDataGenerator (same augmentation strength)."""
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+    onehot = keras.utils.to_categorical(y, 7)
+    training.set_seed(0, deterministic=False)
+    ours = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="seed").repeat()
+    m = models.compile_model(models.baseline_cnn(), 1e-3)
+    ours_ips = _timed_fit(m, ours, steps) * batch
+    gen = ImageDataGenerator(rotation_range=30, shear_range=0.2, zoom_range=0.2, horizontal_flip=True,
+                             fill_mode="nearest")
+    flow = gen.flow(x[..., None].astype("float32"), onehot, batch_size=batch, seed=0)
+    m = models.compile_model(models.baseline_cnn(), 1e-3)
+    seed_ips = _timed_fit(m, flow, steps) * batch
+    return {"ours_images_per_s": ours_ips, "imagedatagenerator_images_per_s": seed_ips,
+            "speedup": ours_ips / seed_ips, "steps_timed": steps, "batch_size": batch}
+
+
+def _csv_text(images: np.ndarray, labels: np.ndarray, splits: np.ndarray) -> str:
+    usage = {v: k for k, v in config.USAGE_TO_SPLIT.items()}
+    rows = [f'{lab},"{" ".join(map(str, im.ravel()))}",{usage[s]}' for im, lab, s in zip(images, labels, splits)]
+    return "emotion,pixels,Usage\n" + "\n".join(rows) + "\n"
+
+
+def bench_csv(images: np.ndarray, labels: np.ndarray, splits: np.ndarray) -> dict:
+    """Parse a FER-2013 CSV (built from the loaded images): ours vs the seed's per-row loop."""
+    text = _csv_text(images, labels, splits)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "fer2013.csv"
+        path.write_text(text)
+        t = time.perf_counter()
+        ours = load_csv(path)[0]
+        t_ours = time.perf_counter() - t
+        t = time.perf_counter()
+        df = pd.read_csv(path)
+        seed = np.stack([np.array(row.split(), dtype="float32").reshape(48, 48) for row in df["pixels"]])
+        t_seed = time.perf_counter() - t
+    assert np.array_equal(ours, seed.astype(np.uint8)), "parsers disagree"
+    return {"rows": int(len(images)), "ours_s": t_ours, "seed_loop_s": t_seed, "speedup": t_seed / t_ours,
+            "csv_mb": len(text) / 1e6}
+
+
+def bench_inference(model: keras.Model, face: np.ndarray, repeats: int = 100) -> dict:
+    """Single-face latency (median ms) of three paths, and batch throughput of the compiled call."""
+    x = face[None, ..., None].astype("float32")
+    fwd = compiled_forward(model)
+    out = {"predict_ms": median_ms(lambda: model.predict(x, verbose=0), repeats),
+           "compiled_call_ms": median_ms(lambda: fwd(x).numpy(), repeats)}
+    try:
+        import tensorflow as tf
+
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
+        interp = tf.lite.Interpreter(model_content=conv.convert(), num_threads=2)
+        interp.allocate_tensors()
+        i_in, i_out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+
+        def tflite():
+            interp.set_tensor(i_in, x)
+            interp.invoke()
+            return interp.get_tensor(i_out)
+
+        out["tflite_ms"] = median_ms(tflite, repeats)
+    except Exception as e:  # TFLite availability varies by TensorFlow build
+        out["tflite_error"] = f"{e.__class__.__name__}: {str(e).splitlines()[0][:160]}"
+    batch = np.repeat(x, 256, axis=0)
+    t_batch = median_ms(lambda: fwd(batch).numpy(), 10)
+    out["batch256_images_per_s"] = 256 / (t_batch / 1000)
+    fastest = min(v for k, v in out.items() if k.endswith("_ms"))
+    out["fastest_single_ms"] = fastest
+    return out
+
+
+def bench_epochs(x: np.ndarray, y: np.ndarray, names: list[str], steps: int, batch: int = 64,
+                 full_train: int = 28709) -> dict:
+    """Seconds per full training epoch (extrapolated from ``steps`` timed steps), parameters and FLOPs."""
+    out = {}
+    ds = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="seed").repeat()
+    for name in names:
+        m = models.compile_model(models.build(name), 1e-3)
+        steps_per_s = _timed_fit(m, ds, steps)
+        out[name] = {"params": int(m.count_params()), "mflops_per_image": models.flops_per_image(m) / 1e6,
+                     "images_per_s": steps_per_s * batch,
+                     "seconds_per_full_epoch": full_train / batch / steps_per_s}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=40, help="training steps timed per measurement")
+    ap.add_argument("--csv-rows", type=int, default=8000, help="rows of the CSV parsing benchmark")
+    args = ap.parse_args(argv)
+    ds = load_fer2013()
+    x, y = ds.split("train")
+    print(f"data: {ds.identity()['name']} ({len(y)} training images)", flush=True)
+    res: dict = {"data": ds.identity()}
+    print("1/4 input pipeline ...", flush=True)
+    res["pipeline"] = bench_pipeline(x, y, args.steps)
+    print("2/4 CSV parsing ...", flush=True)
+    n = min(args.csv_rows, len(ds))
+    res["csv"] = bench_csv(ds.images[:n], ds.labels[:n], ds.splits[:n])
+    print("3/4 inference ...", flush=True)
+    res["inference"] = {name: bench_inference(models.build(name), x[0]) for name in ("baseline_cnn", "efficient_cnn")}
+    print("4/4 epoch time per model ...", flush=True)
+    res["epochs"] = bench_epochs(x, y, ["baseline_cnn", "efficient_cnn", "dcnn"], args.steps,
+                                 full_train=int((ds.splits == "train").sum()))
+    path = artifacts.save_metrics("bench", res, params=vars(args), dataset=ds.identity())
+    dst = config.BENCH_DIR / "bench.json"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(Path(path).read_bytes())
+    Path(path).unlink()
+    print(format_table(res))
+    print(f"written: {dst}")
+    return 0
+
+
+def format_table(res: dict) -> str:
+    """The headline ratios as a small text table."""
+    p, c = res["pipeline"], res["csv"]
+    buf = io.StringIO()
+    buf.write(f"{'measurement':<44}{'ours':>12}{'seed':>12}{'ratio':>8}\n")
+    buf.write(f"{'training images/s (baseline CNN)':<44}{p['ours_images_per_s']:>12.0f}"
+              f"{p['imagedatagenerator_images_per_s']:>12.0f}{p['speedup']:>7.1f}x\n")
+    buf.write(f"{'CSV parse seconds (' + str(c['rows']) + ' rows)':<44}{c['ours_s']:>12.2f}{c['seed_loop_s']:>12.2f}"
+              f"{c['speedup']:>7.1f}x\n")
+    for name, r in res["inference"].items():
+        buf.write(f"{name + ' single face ms: predict/compiled/tflite':<44}{r['predict_ms']:>8.2f} / "
+                  f"{r['compiled_call_ms']:.2f} / {r.get('tflite_ms', float('nan')):.2f}\n")
+    for name, r in res["epochs"].items():
+        buf.write(f"{name + ' s/full epoch, params, MFLOPs':<44}{r['seconds_per_full_epoch']:>8.0f}  "
+                  f"{r['params']:>10,}  {r['mflops_per_image']:.0f}\n")
+    return buf.getvalue()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
