@@ -22,7 +22,8 @@ HEADLINE_FIGURES = (
 )
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
+table{border-collapse:collapse;margin:1em 0;font-size:.85em;display:block;overflow-x:auto}
+td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.warn{border:3px solid crimson;color:crimson;
 padding:8px;font-weight:bold}figure{display:inline-block;margin:8px;width:47%;vertical-align:top}
 figure img{width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}"""
