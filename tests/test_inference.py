@@ -101,3 +101,20 @@ def test_multi_face_photos_real(real_path, model_file, tmp_path):
     assert len(list(out.glob("*_annotated.jpg"))) == 7
     res = inference.predict_emotion(d / "group_0.jpg", model_file)
     assert all(0 <= r["confidence"] <= 1 and len(r["probabilities"]) == 7 for r in res)
+
+
+def test_video_frames_are_classified(model_file, tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    assert writer.isOpened()
+    for i in range(12):
+        writer.write(np.full((64, 96, 3), 40 + 10 * i, np.uint8))
+    writer.release()
+    summary = predict.run([str(path)], model_file, tmp_path / "out", video_every=5)
+    assert summary["images"] == 3 and summary["failed"] == 0  # frames 0, 5 and 10
+    assert summary["no_face"] == 3
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    assert predict.run([str(broken)], model_file, tmp_path / "out2")["failed"] == 1
