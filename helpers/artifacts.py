@@ -15,8 +15,18 @@ from typing import Any
 
 from helpers import config
 
-TRACKED_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn",
-                    "opencv-python-headless", "matplotlib", "seaborn", "papermill")
+TRACKED_PACKAGES = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "opencv-python-headless",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -52,10 +62,16 @@ def save_json(path: str | Path, obj: Any) -> Path:
 def git_sha() -> str:
     """Commit of the project checkout, with '-dirty' when it has uncommitted changes; 'unknown' outside git."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=config.ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=config.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -74,13 +90,18 @@ def provenance(params: dict | None = None, seed: int | None = None, dataset: dic
     """Everything needed to tell where a metrics file came from."""
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git_sha": git_sha(), "packages": package_versions(),
-        "platform": platform.platform(), "seed": seed, "params": params or {}, "dataset": dataset or {},
+        "git_sha": git_sha(),
+        "packages": package_versions(),
+        "platform": platform.platform(),
+        "seed": seed,
+        "params": params or {},
+        "dataset": dataset or {},
     }
 
 
-def save_metrics(name: str, metrics: dict, *, params: dict | None = None, seed: int | None = None,
-                 dataset: dict | None = None) -> Path:
+def save_metrics(
+    name: str, metrics: dict, *, params: dict | None = None, seed: int | None = None, dataset: dict | None = None
+) -> Path:
     """Write ``outputs/metrics/<name>.json`` with metrics plus provenance, atomically."""
     body = {"metrics": metrics, **provenance(params, seed, dataset)}
     if dataset and dataset.get("synthetic"):

@@ -20,8 +20,15 @@ def pixel_hashes(images: np.ndarray) -> np.ndarray:
 def duplicate_groups(ds: FerDataset) -> pd.DataFrame:
     """One row per image that shares its exact pixels with another: hash, group size, split, class, source."""
     h = pixel_hashes(ds.images)
-    df = pd.DataFrame({"hash": h, "split": ds.splits, "label": np.asarray(ds.class_names)[ds.labels],
-                       "source": ds.sources, "index": np.arange(len(h))})
+    df = pd.DataFrame(
+        {
+            "hash": h,
+            "split": ds.splits,
+            "label": np.asarray(ds.class_names)[ds.labels],
+            "source": ds.sources,
+            "index": np.arange(len(h)),
+        }
+    )
     df["group_size"] = df.groupby("hash")["hash"].transform("size")
     return df[df["group_size"] > 1].sort_values(["hash", "split"]).reset_index(drop=True)
 
@@ -37,16 +44,26 @@ def duplicate_summary(dups: pd.DataFrame) -> pd.DataFrame:
         d = dups[dups["split"] == split]
         g = d.groupby("hash")
         sizes = g.size()
-        rows.append({"where": f"within {split}", "groups": int((sizes > 1).sum()),
-                     "extra_copies": int((sizes[sizes > 1] - 1).sum()),
-                     "conflicting_labels": int((g["label"].nunique()[sizes > 1] > 1).sum())})
+        rows.append(
+            {
+                "where": f"within {split}",
+                "groups": int((sizes > 1).sum()),
+                "extra_copies": int((sizes[sizes > 1] - 1).sum()),
+                "conflicting_labels": int((g["label"].nunique()[sizes > 1] > 1).sum()),
+            }
+        )
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         ha, hb = set(dups.loc[dups["split"] == a, "hash"]), set(dups.loc[dups["split"] == b, "hash"])
         shared = ha & hb
         lab = dups[dups["hash"].isin(shared)].groupby("hash")["label"].nunique()
-        rows.append({"where": f"{a} & {b}", "groups": len(shared),
-                     "extra_copies": int(dups[dups["hash"].isin(shared) & (dups["split"] == b)].shape[0]),
-                     "conflicting_labels": int((lab > 1).sum())})
+        rows.append(
+            {
+                "where": f"{a} & {b}",
+                "groups": len(shared),
+                "extra_copies": int(dups[dups["hash"].isin(shared) & (dups["split"] == b)].shape[0]),
+                "conflicting_labels": int((lab > 1).sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -54,16 +71,28 @@ def near_blank(ds: FerDataset, max_std: float = 5.0) -> pd.DataFrame:
     """Images whose pixel standard deviation is below ``max_std`` (blank or nearly uniform frames)."""
     std = ds.images.reshape(len(ds.images), -1).std(axis=1)
     idx = np.flatnonzero(std < max_std)
-    return pd.DataFrame({"index": idx, "std": std[idx].round(2), "split": ds.splits[idx],
-                         "label": np.asarray(ds.class_names)[ds.labels[idx]], "source": ds.sources[idx]})
+    return pd.DataFrame(
+        {
+            "index": idx,
+            "std": std[idx].round(2),
+            "split": ds.splits[idx],
+            "label": np.asarray(ds.class_names)[ds.labels[idx]],
+            "source": ds.sources[idx],
+        }
+    )
 
 
 def imbalance(ds: FerDataset) -> pd.DataFrame:
     """Per-class share of the training split and ratio to the largest class."""
     _, y = ds.split("train")
     counts = pd.Series(np.bincount(y, minlength=len(ds.class_names)), index=list(ds.class_names), name="train")
-    return pd.DataFrame({"train": counts, "share": (counts / counts.sum()).round(4),
-                         "ratio_to_largest": (counts / counts.max()).round(3)})
+    return pd.DataFrame(
+        {
+            "train": counts,
+            "share": (counts / counts.sum()).round(4),
+            "ratio_to_largest": (counts / counts.max()).round(3),
+        }
+    )
 
 
 def cross_split_examples(dups: pd.DataFrame, k: int = 8) -> pd.DataFrame:
@@ -75,8 +104,15 @@ def cross_split_examples(dups: pd.DataFrame, k: int = 8) -> pd.DataFrame:
 
 def pixel_stats(ds: FerDataset) -> pd.DataFrame:
     """Mean and standard deviation of pixel values per split (0-255 scale)."""
-    rows = {s: {"images": int((ds.splits == s).sum()), "mean": float(ds.images[ds.splits == s].mean()),
-                "std": float(ds.images[ds.splits == s].std())} for s in config.SPLITS if (ds.splits == s).any()}
+    rows = {
+        s: {
+            "images": int((ds.splits == s).sum()),
+            "mean": float(ds.images[ds.splits == s].mean()),
+            "std": float(ds.images[ds.splits == s].std()),
+        }
+        for s in config.SPLITS
+        if (ds.splits == s).any()
+    }
     return pd.DataFrame(rows).T
 
 
@@ -92,8 +128,11 @@ def sharpness_by_split(ds: FerDataset, max_per_split: int = 3000) -> pd.DataFram
         x = ds.images[ds.splits == s][:max_per_split]
         if len(x):
             v = sharpness(x)
-            rows[s] = {"median_sharpness": float(np.median(v)), "p99_sharpness": float(np.percentile(v, 99)),
-                       "pixel_std": float(x.std())}
+            rows[s] = {
+                "median_sharpness": float(np.median(v)),
+                "p99_sharpness": float(np.percentile(v, 99)),
+                "pixel_std": float(x.std()),
+            }
     return pd.DataFrame(rows).T
 
 
@@ -112,6 +151,8 @@ def train_blur_sigma(ds: FerDataset, max_images: int = 2000, ratio_threshold: fl
     if target >= ratio_threshold * float(np.median(sharpness(val))):
         return 0.0
     grid = np.arange(0.5, 6.01, 0.25)
-    gaps = [abs(float(np.median(sharpness(np.stack([cv2.GaussianBlur(im, (0, 0), s) for im in val[:500]]))))
-                - target) for s in grid]
+    gaps = [
+        abs(float(np.median(sharpness(np.stack([cv2.GaussianBlur(im, (0, 0), s) for im in val[:500]])))) - target)
+        for s in grid
+    ]
     return float(grid[int(np.argmin(gaps))])

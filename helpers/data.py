@@ -31,6 +31,7 @@ CLASS_INDEX = {name: i for i, name in enumerate(config.CLASS_NAMES)}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CSV_COLUMNS = ("emotion", "pixels", "Usage")
 CACHE_VERSION = 1
+PARSE_WORKERS = min(4, os.cpu_count() or 1)  # threads parsing CSV pixel text
 
 
 class DatasetError(RuntimeError):
@@ -73,14 +74,17 @@ class LoadReport:
 
     def to_dict(self) -> dict:
         return {
-            "source": self.source, "layout": self.layout, "seen": self.seen, "loaded": self.loaded,
-            "skipped": [list(s) for s in self.skipped], "notes": list(self.notes),
+            "source": self.source,
+            "layout": self.layout,
+            "seen": self.seen,
+            "loaded": self.loaded,
+            "skipped": [list(s) for s in self.skipped],
+            "notes": list(self.notes),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> LoadReport:
-        return cls(d["source"], d["layout"], d["seen"], d["loaded"],
-                   [tuple(s) for s in d["skipped"]], list(d["notes"]))
+        return cls(d["source"], d["layout"], d["seen"], d["loaded"], [tuple(s) for s in d["skipped"]], list(d["notes"]))
 
 
 @dataclass
@@ -106,13 +110,24 @@ class FerDataset:
 
     def subset(self, mask: np.ndarray) -> FerDataset:
         """A dataset holding only the rows where ``mask`` is true (same report)."""
-        return FerDataset(self.images[mask], self.labels[mask], self.splits[mask], self.sources[mask],
-                          self.report, self.class_names, self.synthetic, self.fingerprint)
+        return FerDataset(
+            self.images[mask],
+            self.labels[mask],
+            self.splits[mask],
+            self.sources[mask],
+            self.report,
+            self.class_names,
+            self.synthetic,
+            self.fingerprint,
+        )
 
     def counts(self) -> pd.DataFrame:
         """Images per class (rows) and split (columns), with totals."""
-        df = pd.crosstab(pd.Categorical(np.asarray(self.class_names)[self.labels], self.class_names),
-                         pd.Categorical(self.splits, list(config.SPLITS)), dropna=False)
+        df = pd.crosstab(
+            pd.Categorical(np.asarray(self.class_names)[self.labels], self.class_names),
+            pd.Categorical(self.splits, list(config.SPLITS)),
+            dropna=False,
+        )
         df.index.name, df.columns.name = "class", "split"
         df.loc["total"] = df.sum()
         return df
@@ -121,7 +136,9 @@ class FerDataset:
         """What the data is, for metrics files: name, layout, path, fingerprint and counts."""
         return {
             "name": config.SYNTHETIC_LABEL if self.synthetic else "FER-2013",
-            "synthetic": self.synthetic, "layout": self.report.layout, "source": self.report.source,
+            "synthetic": self.synthetic,
+            "layout": self.report.layout,
+            "source": self.report.source,
             "fingerprint": self.fingerprint,
             "counts": {s: int((self.splits == s).sum()) for s in config.SPLITS},
             "skipped": len(self.report.skipped),
@@ -129,6 +146,7 @@ class FerDataset:
 
 
 # --------------------------------------------------------------------------- decoding
+
 
 def decode_gray48(data: bytes) -> tuple[np.ndarray | None, str]:
     """Decode an encoded image to 48x48 uint8 grayscale; returns (image, '') or (None, reason)."""
@@ -147,9 +165,10 @@ def decode_gray48(data: bytes) -> tuple[np.ndarray | None, str]:
 
 # --------------------------------------------------------------------------- CSV layout
 
+
 def _read_csv_frame(src: str | Path | io.BytesIO, name: str) -> pd.DataFrame:
     try:
-        df = pd.read_csv(src, dtype=str, keep_default_na=False, on_bad_lines="error")
+        df = pd.read_csv(src, keep_default_na=False, on_bad_lines="error")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise DatasetError(f"{name}: cannot parse as CSV ({e}). {config.KAGGLE_HINT}") from e
     missing = [c for c in CSV_COLUMNS if c not in df.columns]
@@ -161,30 +180,52 @@ def _read_csv_frame(src: str | Path | io.BytesIO, name: str) -> pd.DataFrame:
     return df
 
 
-def parse_pixels(pixels: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Vectorised parse of space-separated pixel strings (one C-level scan, no per-row regex or split).
+_NOT_PIXEL_CHAR = np.ones(256, bool)
+_NOT_PIXEL_CHAR[[32, *range(48, 58)]] = False  # space and digits
+
+
+def _parse_chunk(rows: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse stripped pixel rows; returns (pixels of the rows with 2304 values, their mask, token counts).
+
+    One C-level scan (``np.fromstring`` on bytes releases the GIL, so chunks run in threads).
+    Rows with characters other than digits and spaces get token count -1.
+    """
+    raw = " ".join(rows).encode("ascii", "replace")
+    if b"  " in raw:  # rare: runs of spaces inside rows; normalise so spaces count tokens
+        rows = [" ".join(r.split()) for r in rows]
+        raw = " ".join(rows).encode("ascii", "replace")
+    n_tokens = np.fromiter((r.count(" ") + 1 if r else 0 for r in rows), dtype=np.int64, count=len(rows))
+    bad_pos = np.flatnonzero(_NOT_PIXEL_CHAR[np.frombuffer(raw, np.uint8)])
+    if len(bad_pos):  # rare: locate the offending rows, then parse the others only
+        ends = np.cumsum(np.fromiter(map(len, rows), np.int64, len(rows)) + 1)
+        n_tokens[np.unique(np.searchsorted(ends, bad_pos, side="right"))] = -1
+        raw = " ".join(r for r, n in zip(rows, n_tokens) if n > 0).encode("ascii")
+    good = n_tokens > 0
+    values = np.fromstring(raw, dtype=np.int32, sep=" ") if good.any() else np.zeros(0, np.int32)  # noqa: NPY201
+    keep = good & (n_tokens == config.N_PIXELS)
+    if not keep[good].all():
+        values = values[np.repeat(keep[good], n_tokens[good])]
+    return values.reshape(-1, config.N_PIXELS), keep, n_tokens
+
+
+def parse_pixels(pixels: pd.Series, workers: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Parse space-separated pixel strings in parallel chunks (no per-row split or float conversion).
 
     Returns (images for the valid rows, boolean mask of valid rows, reason per row or '').
     """
-    rows = [r if "  " not in r else " ".join(r.split()) for r in pixels.fillna("").astype(str).str.strip()]
-    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    raw = np.frombuffer(" ".join(rows).encode("ascii", "replace"), np.uint8)
-    starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]).astype(np.int64)
-    bad_pos = np.flatnonzero(((raw < 48) | (raw > 57)) & (raw != 32))
-    well_formed = lens > 0
-    well_formed[np.unique(np.searchsorted(starts, bad_pos, side="right") - 1)] = False
-    n_tokens = np.fromiter((r.count(" ") + 1 for r in rows), dtype=np.int64, count=len(rows))
+    rows = [r.strip() if isinstance(r, str) else str(r) for r in pixels.tolist()]
+    workers = workers or PARSE_WORKERS
+    bounds = np.linspace(0, len(rows), workers + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(_parse_chunk, [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]))
+    arr = np.concatenate([p[0] for p in parts])
+    valid = np.concatenate([p[1] for p in parts])
+    n_tokens = np.concatenate([p[2] for p in parts])
     reasons = np.full(len(rows), "", dtype=object)
-    reasons[~well_formed] = "malformed pixels: not space-separated integers"
-    bad_count = well_formed & (n_tokens != config.N_PIXELS)
+    reasons[n_tokens <= 0] = "malformed pixels: not space-separated integers"
+    bad_count = (n_tokens > 0) & ~valid
     reasons[bad_count] = [f"wrong pixel count: {n} (expected {config.N_PIXELS})" for n in n_tokens[bad_count]]
-    valid = well_formed & ~bad_count
     idx_valid = np.flatnonzero(valid)
-    if len(idx_valid):
-        text = " ".join(rows[i] for i in idx_valid)
-        arr = np.fromstring(text, dtype=np.int32, sep=" ").reshape(-1, config.N_PIXELS)  # noqa: NPY201
-    else:
-        arr = np.zeros((0, config.N_PIXELS), np.int32)
     over = arr.max(axis=1) > 255 if len(arr) else np.zeros(0, bool)
     reasons[idx_valid[over]] = "pixel value out of range 0-255"
     valid[idx_valid[over]] = False
@@ -199,29 +240,28 @@ def load_csv(src: str | Path | io.BytesIO, name: str | None = None) -> tuple[np.
     report = LoadReport(name, "csv")
     rows = np.arange(len(df)) + 2  # 1-based line numbers, header is line 1
     images, valid, reasons = parse_pixels(df["pixels"])
-    emo = pd.to_numeric(df["emotion"].str.strip(), errors="coerce").to_numpy()
+    emotion, usage_text = df["emotion"].astype(str).str.strip(), df["Usage"].astype(str).str.strip()
+    emo = pd.to_numeric(emotion, errors="coerce").to_numpy()
     label_ok = np.isin(emo, np.arange(len(config.CLASS_NAMES)))
-    usage = df["Usage"].str.strip().map(config.USAGE_TO_SPLIT)
+    usage = usage_text.map(config.USAGE_TO_SPLIT)
     usage_ok = usage.notna().to_numpy()
     keep_in_valid = (label_ok & usage_ok)[valid]
-    for i in range(len(df)):  # only builds messages for the (few) rejected rows
-        if valid[i] and label_ok[i] and usage_ok[i]:
-            continue
+    keep = valid & label_ok & usage_ok
+    for i in np.flatnonzero(~keep):  # messages only for the (few) rejected rows
         if not label_ok[i]:
-            why = f"label out of range: {df['emotion'].iat[i]!r} (expected 0-6)"
+            why = f"label out of range: {emotion.iat[i]!r} (expected 0-6)"
         elif not usage_ok[i]:
-            why = f"unknown Usage: {df['Usage'].iat[i]!r} (expected Training/PublicTest/PrivateTest)"
+            why = f"unknown Usage: {usage_text.iat[i]!r} (expected Training/PublicTest/PrivateTest)"
         else:
             why = reasons[i]
         report.skip(f"{name}:row {rows[i]}", why)
-    keep = valid & label_ok & usage_ok
     report.ok(int(keep.sum()))
     sources = np.array([f"{name}:row {r}" for r in rows[keep]], dtype=object)
-    return (images[keep_in_valid], emo[keep].astype(np.int8), usage.to_numpy()[keep].astype(str),
-            sources, report)
+    return (images[keep_in_valid], emo[keep].astype(np.int8), usage.to_numpy()[keep].astype(str), sources, report)
 
 
 # --------------------------------------------------------------------------- folder / zip layout
+
 
 def _split_from_name(top: str, filename: str) -> str | None:
     """Split of a file from its top folder and name prefix, or None to assign later."""
@@ -274,8 +314,9 @@ def _read_decode(read) -> tuple[np.ndarray | None, str]:
     return decode_gray48(data)
 
 
-def _load_entries(entries: list[tuple[str, callable]], root_name: str, layout: str,
-                  seed: int) -> tuple[np.ndarray, ...]:
+def _load_entries(
+    entries: list[tuple[str, callable]], root_name: str, layout: str, seed: int
+) -> tuple[np.ndarray, ...]:
     """Shared folder/zip logic. ``entries``: (relative posix path, reader returning bytes)."""
     report = LoadReport(root_name, layout)
     imgs, labels, splits, sources = [], [], [], []
@@ -365,16 +406,20 @@ def load_zip(path: Path, seed: int = 0) -> tuple[np.ndarray, ...]:
         prefix = _find_layout_root(names)
         entries = []
         for n in sorted(names):
-            rel = n[len(prefix) + 1:] if prefix else n
+            rel = n[len(prefix) + 1 :] if prefix else n
             entries.append((rel, lambda n=n: zf.read(n)))
         *arrays, report, found = _load_entries(entries, str(path), "zip", seed)
-        dirs = {tuple(PurePosixPath(n[len(prefix) + 1:] if prefix else n).parts[:2])
-                for n in zf.namelist() if n.endswith("/")}
+        dirs = {
+            tuple(PurePosixPath(n[len(prefix) + 1 :] if prefix else n).parts[:2])
+            for n in zf.namelist()
+            if n.endswith("/")
+        }
         _note_empty_class_folders(report, [d for d in dirs if len(d) == 2], found)
     return (*arrays, report)
 
 
 # --------------------------------------------------------------------------- arbitrary class folders
+
 
 @dataclass
 class PhotoFolders:
@@ -387,8 +432,14 @@ class PhotoFolders:
     report: LoadReport
 
 
-def load_class_folders(root: str | Path, classes: tuple[str, ...] | None = None, *, size: int = 48,
-                       face_crop: bool = False, gray: bool = True) -> PhotoFolders:
+def load_class_folders(
+    root: str | Path,
+    classes: tuple[str, ...] | None = None,
+    *,
+    size: int = 48,
+    face_crop: bool = False,
+    gray: bool = True,
+) -> PhotoFolders:
     """Load any ``<class>/`` folders of photos (JPEG/PNG/BMP/WebP, any size, colour or gray, EXIF-rotated).
 
     ``classes`` fixes the label order (e.g. ("sad", "happy") makes happy the positive class) and
@@ -443,8 +494,9 @@ def load_class_folders(root: str | Path, classes: tuple[str, ...] | None = None,
     return PhotoFolders(np.stack(imgs), np.asarray(labels, np.int8), np.asarray(sources, dtype=object), names, report)
 
 
-def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                     seed: int = 0) -> np.ndarray:
+def stratified_split(
+    labels: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
+) -> np.ndarray:
     """Seeded stratified assignment of items to 'train'/'val'/'test' (70/15/15 as in the seed project)."""
     rng = np.random.default_rng(seed)
     out = np.empty(len(labels), dtype=object)
@@ -453,11 +505,12 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float] =
         rng.shuffle(idx)
         n_tr = int(round(fractions[0] * len(idx)))
         n_va = int(round(fractions[1] * len(idx)))
-        out[idx[:n_tr]], out[idx[n_tr:n_tr + n_va]], out[idx[n_tr + n_va:]] = "train", "val", "test"
+        out[idx[:n_tr]], out[idx[n_tr : n_tr + n_va]], out[idx[n_tr + n_va :]] = "train", "val", "test"
     return out.astype(str)
 
 
 # --------------------------------------------------------------------------- discovery + cache
+
 
 def find_source(path: str | Path | None = None) -> Path | None:
     """Locate a FER-2013 download: argument, then $FER2013_PATH, then data/; None if absent.
@@ -471,8 +524,12 @@ def find_source(path: str | Path | None = None) -> Path | None:
             origin = "argument" if path is not None else f"${config.DATASET_ENV}"
             raise DatasetError(f"FER-2013 not found at {p} (from {origin}). {config.KAGGLE_HINT}")
         return p
-    for cand in (config.DATA_DIR / "fer2013.csv", config.DATA_DIR / "fer2013",
-                 config.DATA_DIR / "fer2013.zip", config.DATA_DIR / "archive.zip"):
+    for cand in (
+        config.DATA_DIR / "fer2013.csv",
+        config.DATA_DIR / "fer2013",
+        config.DATA_DIR / "fer2013.zip",
+        config.DATA_DIR / "archive.zip",
+    ):
         if cand.exists():
             return cand
     if (config.DATA_DIR / "train").is_dir():
@@ -502,8 +559,9 @@ def _load_uncached(path: Path, seed: int) -> tuple[np.ndarray, ...]:
             return load_csv(path / "fer2013.csv")
         subdirs = {p.name.lower() for p in path.iterdir() if p.is_dir()}
         if not subdirs & {"train", "test"}:
-            raise DatasetError(f"{path}: expected train/ and test/ class folders or fer2013.csv inside. "
-                               f"{config.KAGGLE_HINT}")
+            raise DatasetError(
+                f"{path}: expected train/ and test/ class folders or fer2013.csv inside. {config.KAGGLE_HINT}"
+            )
         return load_folders(path, seed)
     if path.suffix.lower() == ".zip":
         return load_zip(path, seed)
@@ -526,20 +584,26 @@ def _prune_stale_caches(current: Path) -> None:
 
 def _save_cache(path: Path, ds: FerDataset) -> None:
     buf = io.BytesIO()
-    np.savez(buf, images=ds.images, labels=ds.labels, splits=ds.splits.astype(str),
-             sources=ds.sources.astype(str), report=json.dumps(ds.report.to_dict()))
+    np.savez(
+        buf,
+        images=ds.images,
+        labels=ds.labels,
+        splits=ds.splits.astype(str),
+        sources=ds.sources.astype(str),
+        report=json.dumps(ds.report.to_dict()),
+    )
     atomic_write_bytes(path, buf.getvalue())
 
 
 def _read_cache(path: Path, key: str) -> FerDataset:
     with np.load(path, allow_pickle=False) as z:
         report = LoadReport.from_dict(json.loads(str(z["report"])))
-        return FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report,
-                          fingerprint=key)
+        return FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report, fingerprint=key)
 
 
-def load_fer2013(path: str | Path | None = None, *, seed: int = 0, use_cache: bool = True,
-                 allow_synthetic: bool = True) -> FerDataset:
+def load_fer2013(
+    path: str | Path | None = None, *, seed: int = 0, use_cache: bool = True, allow_synthetic: bool = True
+) -> FerDataset:
     """Load FER-2013 from ``path``, $FER2013_PATH, or data/; else the embedded synthetic sample.
 
     Raises :class:`DatasetError` with what was expected and where to put the download.
@@ -561,8 +625,7 @@ def load_fer2013(path: str | Path | None = None, *, seed: int = 0, use_cache: bo
             cache.unlink(missing_ok=True)  # unreadable cache: rebuild it
     images, labels, splits, sources, report = _load_uncached(src, seed)
     if len(labels) == 0:
-        raise DatasetError(f"{src}: no loadable images ({report.seen} items seen, all skipped). "
-                           f"{config.KAGGLE_HINT}")
+        raise DatasetError(f"{src}: no loadable images ({report.seen} items seen, all skipped). {config.KAGGLE_HINT}")
     ds = FerDataset(images, labels, splits, sources, report, fingerprint=key)
     if use_cache:
         _save_cache(cache, ds)
@@ -571,6 +634,7 @@ def load_fer2013(path: str | Path | None = None, *, seed: int = 0, use_cache: bo
 
 
 # --------------------------------------------------------------------------- subsets + prepared data
+
 
 def limit_split(ds: FerDataset, split: str, max_n: int | None, seed: int = 0) -> np.ndarray:
     """Mask keeping at most ``max_n`` images of ``split`` (stratified by class, seeded); other splits kept."""
@@ -604,9 +668,15 @@ PREPARED = "fer_prepared.npz"
 def save_prepared(ds: FerDataset, meta: dict) -> Path:
     """Write the prepared splits (and where they came from) for notebooks 03-06, atomically."""
     buf = io.BytesIO()
-    np.savez(buf, images=ds.images, labels=ds.labels, splits=ds.splits.astype(str), sources=ds.sources.astype(str),
-             report=json.dumps(ds.report.to_dict()),
-             meta=json.dumps({**meta, "synthetic": ds.synthetic, "fingerprint": ds.fingerprint}))
+    np.savez(
+        buf,
+        images=ds.images,
+        labels=ds.labels,
+        splits=ds.splits.astype(str),
+        sources=ds.sources.astype(str),
+        report=json.dumps(ds.report.to_dict()),
+        meta=json.dumps({**meta, "synthetic": ds.synthetic, "fingerprint": ds.fingerprint}),
+    )
     return atomic_write_bytes(config.PREPARED_DIR / PREPARED, buf.getvalue())
 
 
@@ -617,13 +687,20 @@ def load_prepared() -> tuple[FerDataset, dict]:
         raise DatasetError(f"{path} not found: run notebook 02 first (make run NB=02, or make run-all)")
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
-        ds = FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object),
-                        LoadReport.from_dict(json.loads(str(z["report"]))), synthetic=meta["synthetic"],
-                        fingerprint=meta["fingerprint"])
+        ds = FerDataset(
+            z["images"],
+            z["labels"],
+            z["splits"],
+            z["sources"].astype(object),
+            LoadReport.from_dict(json.loads(str(z["report"]))),
+            synthetic=meta["synthetic"],
+            fingerprint=meta["fingerprint"],
+        )
     return ds, meta
 
 
 # --------------------------------------------------------------------------- report + CLI
+
 
 def format_report(ds: FerDataset, max_skipped: int = 20) -> str:
     """Human-readable load report: counts per split and class, notes, skipped items."""
@@ -631,9 +708,13 @@ def format_report(ds: FerDataset, max_skipped: int = 20) -> str:
     lines = []
     if ds.synthetic:
         lines.append(f"*** {config.SYNTHETIC_LABEL} ***")
-    lines += [f"source: {r.source}  (layout: {r.layout})",
-              f"seen {r.seen} = loaded {r.loaded} + skipped {len(r.skipped)}"
-              f"  [{'OK' if r.balanced else 'MISMATCH'}]", "", ds.counts().to_string(), ""]
+    lines += [
+        f"source: {r.source}  (layout: {r.layout})",
+        f"seen {r.seen} = loaded {r.loaded} + skipped {len(r.skipped)}  [{'OK' if r.balanced else 'MISMATCH'}]",
+        "",
+        ds.counts().to_string(),
+        "",
+    ]
     lines += [f"note: {n}" for n in r.notes]
     if r.skipped:
         lines.append(f"skipped {len(r.skipped)} item(s): {r.skip_reasons()}")

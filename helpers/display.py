@@ -16,10 +16,12 @@ def md(text: str) -> None:
 def banner(synthetic: bool) -> None:
     """A visible warning when the results come from the embedded synthetic sample."""
     if synthetic:
-        md(f"<div style='border:3px solid crimson;padding:8px;color:crimson;font-weight:bold'>"
-           f"{config.SYNTHETIC_LABEL.upper()}: no FER-2013 download was found, so everything below was computed on "
-           f"procedurally generated faces. Numbers are not comparable with published FER-2013 results. "
-           f"To use the real data: {config.KAGGLE_HINT}</div>")
+        md(
+            f"<div style='border:3px solid crimson;padding:8px;color:crimson;font-weight:bold'>"
+            f"{config.SYNTHETIC_LABEL.upper()}: no FER-2013 download was found, so everything below was computed on "
+            f"procedurally generated faces. Numbers are not comparable with published FER-2013 results. "
+            f"To use the real data: {config.KAGGLE_HINT}</div>"
+        )
 
 
 def table(df: pd.DataFrame, caption: str = "", digits: int = 3) -> None:

@@ -26,8 +26,10 @@ def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 256)
     """Class probabilities (N, C) through a compiled forward call, batch by batch."""
     size, channels = model.input_shape[1], model.input_shape[3]
     fn = compiled_forward(model)
-    out = [fn(to_model_input(images[i:i + batch_size], size, channels)).numpy()
-           for i in range(0, len(images), batch_size)]
+    out = [
+        fn(to_model_input(images[i : i + batch_size], size, channels)).numpy()
+        for i in range(0, len(images), batch_size)
+    ]
     probs = np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
     return np.hstack([1 - probs, probs]) if probs.shape[1] == 1 else probs
 
@@ -41,8 +43,9 @@ def compiled_forward(model: keras.Model):
     return fn
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
-                           class_names: tuple[str, ...] = config.CLASS_NAMES) -> dict:
+def classification_metrics(
+    y_true: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...] = config.CLASS_NAMES
+) -> dict:
     """Accuracy, macro/weighted F1, per-class precision/recall/F1/support, AP and AUC, confusion matrix."""
     labels = np.arange(len(class_names))
     y_pred = probs.argmax(1)
@@ -50,16 +53,26 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
     onehot = np.eye(len(class_names))[y_true]
     present = onehot.sum(0) > 0
     ap = [float(average_precision_score(onehot[:, c], probs[:, c])) if present[c] else float("nan") for c in labels]
-    auc = [float(roc_auc_score(onehot[:, c], probs[:, c])) if 0 < onehot[:, c].sum() < len(y_true)
-           else float("nan") for c in labels]
+    auc = [
+        float(roc_auc_score(onehot[:, c], probs[:, c])) if 0 < onehot[:, c].sum() < len(y_true) else float("nan")
+        for c in labels
+    ]
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
-        "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                          "support": int(s[i]), "average_precision": ap[i], "roc_auc": auc[i]}
-                      for i, c in enumerate(class_names)},
+        "per_class": {
+            c: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+                "average_precision": ap[i],
+                "roc_auc": auc[i],
+            }
+            for i, c in enumerate(class_names)
+        },
         "mean_average_precision": float(np.nanmean(ap)),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "ece": expected_calibration_error(y_true, probs),
@@ -74,8 +87,11 @@ def per_class_table(metrics: dict) -> pd.DataFrame:
     return df
 
 
-def evaluate_model(model: keras.Model, splits: dict[str, tuple[np.ndarray, np.ndarray]],
-                   class_names: tuple[str, ...] = config.CLASS_NAMES) -> dict[str, dict]:
+def evaluate_model(
+    model: keras.Model,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    class_names: tuple[str, ...] = config.CLASS_NAMES,
+) -> dict[str, dict]:
     """:func:`classification_metrics` for each named split, e.g. val / test / test_full."""
     return {name: classification_metrics(y, predict_proba(model, x), class_names) for name, (x, y) in splits.items()}
 
@@ -88,6 +104,7 @@ def official_splits(ds) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 # --------------------------------------------------------------------------- calibration
+
 
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
     """ECE: confidence-weighted gap between accuracy and confidence over equal-width bins."""
@@ -106,9 +123,16 @@ def reliability_table(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -
     """Per-bin confidence, accuracy and count, for a reliability diagram."""
     conf, correct = probs.max(1), probs.argmax(1) == y_true
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    rows = [{"bin_low": b / n_bins, "bin_high": (b + 1) / n_bins, "count": int((bins == b).sum()),
-             "confidence": float(conf[bins == b].mean()) if (bins == b).any() else np.nan,
-             "accuracy": float(correct[bins == b].mean()) if (bins == b).any() else np.nan} for b in range(n_bins)]
+    rows = [
+        {
+            "bin_low": b / n_bins,
+            "bin_high": (b + 1) / n_bins,
+            "count": int((bins == b).sum()),
+            "confidence": float(conf[bins == b].mean()) if (bins == b).any() else np.nan,
+            "accuracy": float(correct[bins == b].mean()) if (bins == b).any() else np.nan,
+        }
+        for b in range(n_bins)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -134,6 +158,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- test-time augmentation
 
+
 def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
     """Views for TTA: 'flip' (original + mirror) or 'tencrop' (4 corners + centre at 42px, and mirrors)."""
     if mode == "none":
@@ -149,7 +174,7 @@ def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
     views = []
     for src in (images, flipped):
         for dy, dx in offs:
-            crop = src[:, dy:dy + c, dx:dx + c]
+            crop = src[:, dy : dy + c, dx : dx + c]
             views.append(tf.image.resize(crop[..., None].astype("float32"), (h, w)).numpy()[..., 0])
     return views
 
@@ -161,8 +186,10 @@ def predict_tta(model: keras.Model, images: np.ndarray, mode: str = "flip") -> n
 
 # --------------------------------------------------------------------------- uncertainty + ensembles
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+
+def bootstrap_ci(
+    y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, tuple[float, float, float]]:
     """Percentile bootstrap (point, low, high) for accuracy and macro-F1."""
     rng = np.random.default_rng(seed)
     n = len(y_true)
@@ -174,15 +201,23 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, see
         f1s[b] = f1_score(y_true[i], y_pred[i], labels=labels, average="macro", zero_division=0)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     point_f1 = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-    return {"accuracy": (float(np.mean(y_true == y_pred)), *map(float, np.percentile(accs, [lo, hi]))),
-            "macro_f1": (float(point_f1), *map(float, np.percentile(f1s, [lo, hi])))}
+    return {
+        "accuracy": (float(np.mean(y_true == y_pred)), *map(float, np.percentile(accs, [lo, hi]))),
+        "macro_f1": (float(point_f1), *map(float, np.percentile(f1s, [lo, hi]))),
+    }
 
 
 def ci_row(y_true: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """Accuracy and macro-F1 with their bootstrap 95% interval, as one table row."""
     ci = bootstrap_ci(y_true, probs.argmax(1), n_boot, seed)
-    return {"accuracy": ci["accuracy"][0], "acc_low": ci["accuracy"][1], "acc_high": ci["accuracy"][2],
-            "macro_f1": ci["macro_f1"][0], "f1_low": ci["macro_f1"][1], "f1_high": ci["macro_f1"][2]}
+    return {
+        "accuracy": ci["accuracy"][0],
+        "acc_low": ci["accuracy"][1],
+        "acc_high": ci["accuracy"][2],
+        "macro_f1": ci["macro_f1"][0],
+        "f1_low": ci["macro_f1"][1],
+        "f1_high": ci["macro_f1"][2],
+    }
 
 
 def best_on_validation(probs_val: dict[str, np.ndarray], y_val: np.ndarray) -> str:
@@ -218,14 +253,18 @@ def latency_ms(model: keras.Model, image: np.ndarray, repeats: int = 50) -> dict
     size, channels = model.input_shape[1], model.input_shape[3]
     x = to_model_input(image[None], size, channels)
     fn = compiled_forward(model)
-    return {"predict_ms": median_ms(lambda: model.predict(x, verbose=0), repeats),
-            "compiled_ms": median_ms(lambda: fn(x).numpy(), repeats)}
+    return {
+        "predict_ms": median_ms(lambda: model.predict(x, verbose=0), repeats),
+        "compiled_ms": median_ms(lambda: fn(x).numpy(), repeats),
+    }
 
 
 # --------------------------------------------------------------------------- saliency
 
-def grad_cam(model: keras.Model, images: np.ndarray, class_idx: np.ndarray | None = None,
-             layer_name: str | None = None) -> np.ndarray:
+
+def grad_cam(
+    model: keras.Model, images: np.ndarray, class_idx: np.ndarray | None = None, layer_name: str | None = None
+) -> np.ndarray:
     """Grad-CAM heatmaps (N, H, W) in [0, 1] for the predicted (or given) class, at the last conv layer."""
     if layer_name is None:
         convs = [ly.name for ly in model.layers if isinstance(ly, keras.layers.Conv2D | keras.layers.SeparableConv2D)]

@@ -19,21 +19,28 @@ class Experiment:
     summary: dict
 
 
-def train_and_evaluate(cfg: training.TrainConfig, ds: FerDataset, name: str, latency_repeats: int = 30,
-                       verbose: int = 2) -> Experiment:
+def train_and_evaluate(
+    cfg: training.TrainConfig, ds: FerDataset, name: str, latency_repeats: int = 30, verbose: int = 2
+) -> Experiment:
     """Train on train, select on val (PublicTest), then report val, test (PrivateTest) and the full test set."""
     result = training.train(cfg, ds.split("train"), ds.split("val"), name=name, verbose=verbose)
     metrics = evaluation.evaluate_model(result.model, evaluation.official_splits(ds), ds.class_names)
     lat = evaluation.latency_ms(result.model, ds.images[0], repeats=latency_repeats)
     summary = {
-        "model": name, "architecture": cfg.model, "params": int(result.model.count_params()),
+        "model": name,
+        "architecture": cfg.model,
+        "params": int(result.model.count_params()),
         "mflops_per_image": models.flops_per_image(result.model) / 1e6,
-        "epochs_run": int(len(result.history)), "best_epoch": int(result.best_epoch),
+        "epochs_run": int(len(result.history)),
+        "best_epoch": int(result.best_epoch),
         "seconds_per_epoch": result.seconds_per_epoch,
-        "val_accuracy": metrics["val"]["accuracy"], "test_accuracy": metrics["test"]["accuracy"],
-        "test_macro_f1": metrics["test"]["macro_f1"], "test_full_accuracy": metrics["test_full"]["accuracy"],
+        "val_accuracy": metrics["val"]["accuracy"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "test_macro_f1": metrics["test"]["macro_f1"],
+        "test_full_accuracy": metrics["test_full"]["accuracy"],
         "test_full_macro_f1": metrics["test_full"]["macro_f1"],
-        "latency_predict_ms": lat["predict_ms"], "latency_compiled_ms": lat["compiled_ms"],
+        "latency_predict_ms": lat["predict_ms"],
+        "latency_compiled_ms": lat["compiled_ms"],
     }
     return Experiment(name, result, metrics, summary)
 
@@ -58,8 +65,15 @@ def load_recorded(nb: str) -> dict[str, dict]:
 
 def as_records(exps: list[Experiment]) -> dict[str, dict]:
     """Experiments in the same form as :func:`load_recorded`."""
-    return {e.name: {"summary": e.summary, "history": e.result.history.to_dict("list"), "splits": e.metrics,
-                     "model_file": str(e.result.model_path)} for e in exps}
+    return {
+        e.name: {
+            "summary": e.summary,
+            "history": e.result.history.to_dict("list"),
+            "splits": e.metrics,
+            "model_file": str(e.result.model_path),
+        }
+        for e in exps
+    }
 
 
 def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
@@ -69,8 +83,13 @@ def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
 
 def per_class_f1(records: dict[str, dict], split: str = "test") -> pd.DataFrame:
     """Long table of per-class F1 by model, for grouped bar charts."""
-    return pd.DataFrame([{"model": n, "class": c, "f1": v["f1"]} for n, r in records.items()
-                         for c, v in r["splits"][split]["per_class"].items()])
+    return pd.DataFrame(
+        [
+            {"model": n, "class": c, "f1": v["f1"]}
+            for n, r in records.items()
+            for c, v in r["splits"][split]["per_class"].items()
+        ]
+    )
 
 
 def histories(records: dict[str, dict]) -> dict[str, pd.DataFrame]:
@@ -90,11 +109,16 @@ def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     )
 
     pred = (scores >= threshold).astype(int)
-    return {"n": int(len(y)), "threshold": float(threshold), "accuracy": float(accuracy_score(y, pred)),
-            "precision": float(precision_score(y, pred, zero_division=0)),
-            "recall": float(recall_score(y, pred, zero_division=0)), "f1": float(f1_score(y, pred, zero_division=0)),
-            "roc_auc": float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
-            "average_precision": float(average_precision_score(y, scores))}
+    return {
+        "n": int(len(y)),
+        "threshold": float(threshold),
+        "accuracy": float(accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
+        "average_precision": float(average_precision_score(y, scores)),
+    }
 
 
 def choose_threshold(y_val: np.ndarray, s_val: np.ndarray) -> float:

@@ -63,8 +63,9 @@ def _cascade() -> cv2.CascadeClassifier:
 def detect_faces(image: np.ndarray, min_size: int = 24, scale_factor: float = 1.1, min_neighbors: int = 5) -> list[Box]:
     """Faces in an RGB or gray image, largest first."""
     gray = cv2.equalizeHist(to_gray(image))
-    found = _cascade().detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors,
-                                        minSize=(min_size, min_size))
+    found = _cascade().detectMultiScale(
+        gray, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size)
+    )
     boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in (found if len(found) else [])]
     return sorted(boxes, key=lambda b: -b.w * b.h)
 

@@ -23,9 +23,16 @@ class FacePrediction:
     probabilities: dict[str, float]
 
     def as_row(self, source: str = "") -> dict:
-        return {"source": source, "x": self.box.x, "y": self.box.y, "w": self.box.w, "h": self.box.h,
-                "label": self.label, "confidence": round(self.confidence, 4),
-                **{f"p_{k}": round(v, 4) for k, v in self.probabilities.items()}}
+        return {
+            "source": source,
+            "x": self.box.x,
+            "y": self.box.y,
+            "w": self.box.w,
+            "h": self.box.h,
+            "label": self.label,
+            "confidence": round(self.confidence, 4),
+            **{f"p_{k}": round(v, 4) for k, v in self.probabilities.items()},
+        }
 
 
 @dataclass
@@ -50,16 +57,19 @@ def load_classifier(path: str | Path) -> keras.Model:
         raise ModelLoadError(f"cannot load model {path}: {e.__class__.__name__}: {str(e).splitlines()[0][:200]}") from e
     shape = model.input_shape
     if len(shape) != 4 or model.output_shape[-1] not in (1, len(config.CLASS_NAMES)):
-        raise ModelLoadError(f"incompatible model {path}: input {shape}, output {model.output_shape}; expected "
-                             f"(None, H, W, C) images and {len(config.CLASS_NAMES)} classes")
+        raise ModelLoadError(
+            f"incompatible model {path}: input {shape}, output {model.output_shape}; expected "
+            f"(None, H, W, C) images and {len(config.CLASS_NAMES)} classes"
+        )
     return model
 
 
 class EmotionPredictor:
     """Detect, crop and classify faces. Single faces go through a compiled forward call, not ``predict``."""
 
-    def __init__(self, model: keras.Model | str | Path, class_names: tuple[str, ...] = config.CLASS_NAMES,
-                 margin: float = 0.15):
+    def __init__(
+        self, model: keras.Model | str | Path, class_names: tuple[str, ...] = config.CLASS_NAMES, margin: float = 0.15
+    ):
         self.model = load_classifier(model) if isinstance(model, str | Path) else model
         self.class_names = class_names if self.model.output_shape[-1] > 1 else ("negative", "positive")
         self.margin = margin
@@ -78,8 +88,12 @@ class EmotionPredictor:
         boxes = faces.detect_faces(image)
         crops = np.stack([faces.crop_face(image, b, self.margin) for b in boxes]) if boxes else np.zeros((0, 48, 48))
         probs = self.classify_crops(crops)
-        preds = [FacePrediction(b, self.class_names[int(p.argmax())], float(p.max()),
-                                {c: float(v) for c, v in zip(self.class_names, p)}) for b, p in zip(boxes, probs)]
+        preds = [
+            FacePrediction(
+                b, self.class_names[int(p.argmax())], float(p.max()), {c: float(v) for c, v in zip(self.class_names, p)}
+            )
+            for b, p in zip(boxes, probs)
+        ]
         return ImagePrediction(path, image, preds)
 
     def predict_path(self, path: str | Path) -> ImagePrediction:
@@ -87,8 +101,9 @@ class EmotionPredictor:
         return self.predict_image(faces.read_photo(path), Path(path))
 
 
-def predict_emotion(image_or_path: str | Path | np.ndarray, model: keras.Model | str | Path | None = None
-                    ) -> list[dict]:
+def predict_emotion(
+    image_or_path: str | Path | np.ndarray, model: keras.Model | str | Path | None = None
+) -> list[dict]:
     """As in the seed tutorial: labels and probabilities per face found in an image or file.
 
     ``model`` defaults to the best saved model (outputs/models/baseline_cnn.keras).
@@ -98,8 +113,15 @@ def predict_emotion(image_or_path: str | Path | np.ndarray, model: keras.Model |
         result = predictor.predict_image(image_or_path)
     else:
         result = predictor.predict_path(image_or_path)
-    return [{"box": (f.box.x, f.box.y, f.box.w, f.box.h), "label": f.label, "confidence": f.confidence,
-             "probabilities": f.probabilities} for f in result.faces]
+    return [
+        {
+            "box": (f.box.x, f.box.y, f.box.w, f.box.h),
+            "label": f.label,
+            "confidence": f.confidence,
+            "probabilities": f.probabilities,
+        }
+        for f in result.faces
+    ]
 
 
 def annotate(image: np.ndarray, preds: list[FacePrediction]) -> np.ndarray:

@@ -65,15 +65,30 @@ class RandomAffine(keras.layers.Layer):
     which makes training images blurrier than validation images.
     """
 
-    def __init__(self, rotation_deg: float = 0.0, shear_deg: float = 0.0, zoom: float = 0.0,
-                 translate: float = 0.0, hflip: bool = False, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        rotation_deg: float = 0.0,
+        shear_deg: float = 0.0,
+        zoom: float = 0.0,
+        translate: float = 0.0,
+        hflip: bool = False,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.rotation_deg, self.shear_deg, self.zoom = rotation_deg, shear_deg, zoom
         self.translate, self.hflip, self.seed = translate, hflip, seed
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rotation_deg": self.rotation_deg, "shear_deg": self.shear_deg,
-                "zoom": self.zoom, "translate": self.translate, "hflip": self.hflip, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rotation_deg": self.rotation_deg,
+            "shear_deg": self.shear_deg,
+            "zoom": self.zoom,
+            "translate": self.translate,
+            "hflip": self.hflip,
+            "seed": self.seed,
+        }
 
     def _uniform(self, n, low, high, k: int):
         seed = None if self.seed is None else self.seed + k
@@ -103,8 +118,13 @@ class RandomAffine(keras.layers.Layer):
         zeros = tf.zeros_like(a00)
         transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
         out = tf.raw_ops.ImageProjectiveTransformV3(
-            images=x, transforms=transforms, output_shape=tf.shape(x)[1:3], fill_value=0.0,
-            interpolation="BILINEAR", fill_mode="NEAREST")
+            images=x,
+            transforms=transforms,
+            output_shape=tf.shape(x)[1:3],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="NEAREST",
+        )
         out.set_shape(x.shape)  # the raw op drops the static shape that later layers rely on
         return out
 
@@ -115,8 +135,9 @@ def augmentation_layers(aug: Augment, seed: int = 0) -> keras.Sequential:
     if aug.rotation_deg or aug.shear_deg or aug.zoom or aug.translate or aug.hflip:
         ls.append(RandomAffine(aug.rotation_deg, aug.shear_deg, aug.zoom, aug.translate, aug.hflip, seed=seed))
     if aug.erasing:
-        ls.append(keras.layers.RandomErasing(factor=aug.erasing, scale=(0.02, 0.2), value_range=(0, 255),
-                                             seed=seed + 5))
+        ls.append(
+            keras.layers.RandomErasing(factor=aug.erasing, scale=(0.02, 0.2), value_range=(0, 255), seed=seed + 5)
+        )
     return keras.Sequential(ls or [keras.layers.Identity()], name="augment")
 
 
@@ -141,9 +162,19 @@ def encode_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return keras.utils.to_categorical(labels, n_classes).astype("float32")
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, *, n_classes: int, batch_size: int = 64,
-                 training: bool = False, augment: str | Augment = "none", seed: int = 0, size: int = 48,
-                 channels: int = 1, sample_weight: np.ndarray | None = None) -> tf.data.Dataset:
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_classes: int,
+    batch_size: int = 64,
+    training: bool = False,
+    augment: str | Augment = "none",
+    seed: int = 0,
+    size: int = 48,
+    channels: int = 1,
+    sample_weight: np.ndarray | None = None,
+) -> tf.data.Dataset:
     """A batched tf.data pipeline: (shuffle) -> batch -> model input -> (augment, mixup) -> prefetch."""
     y = encode_labels(np.asarray(labels), n_classes)
     parts = (images, y) if sample_weight is None else (images, y, sample_weight.astype("float32"))

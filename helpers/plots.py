@@ -20,8 +20,16 @@ from helpers.artifacts import atomic_write_bytes  # noqa: E402
 def save(fig: plt.Figure, name: str, synthetic: bool = False) -> str:
     """Save as ``outputs/figures/<name>.png`` (atomically); stamps the synthetic-data label when needed."""
     if synthetic:
-        fig.text(0.5, 0.995, config.SYNTHETIC_LABEL.upper(), ha="center", va="top", color="crimson",
-                 fontsize=9, weight="bold")
+        fig.text(
+            0.5,
+            0.995,
+            config.SYNTHETIC_LABEL.upper(),
+            ha="center",
+            va="top",
+            color="crimson",
+            fontsize=9,
+            weight="bold",
+        )
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     path = atomic_write_bytes(config.FIGURES_DIR / f"{name}.png", buf.getvalue())
@@ -30,16 +38,25 @@ def save(fig: plt.Figure, name: str, synthetic: bool = False) -> str:
 
 def class_distribution(counts: pd.DataFrame) -> plt.Figure:
     """Bar chart of images per class for each split (``counts`` from FerDataset.counts())."""
-    df = counts.drop(index="total", errors="ignore").reset_index().melt(id_vars="class", var_name="split",
-                                                                        value_name="images")
+    df = (
+        counts.drop(index="total", errors="ignore")
+        .reset_index()
+        .melt(id_vars="class", var_name="split", value_name="images")
+    )
     fig, ax = plt.subplots(figsize=(9, 4))
     sns.barplot(data=df, x="class", y="images", hue="split", ax=ax)
     ax.set_title("Images per class and split")
     return fig
 
 
-def image_grid(images: np.ndarray, titles: list[str] | None = None, ncols: int = 8, size: float = 1.3,
-               cmap: str = "gray", suptitle: str | None = None) -> plt.Figure:
+def image_grid(
+    images: np.ndarray,
+    titles: list[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.3,
+    cmap: str = "gray",
+    suptitle: str | None = None,
+) -> plt.Figure:
     """A grid of grayscale images with optional titles."""
     n = len(images)
     nrows = max(1, int(np.ceil(n / ncols)))
@@ -56,8 +73,9 @@ def image_grid(images: np.ndarray, titles: list[str] | None = None, ncols: int =
     return fig
 
 
-def samples_per_class(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], per_class: int = 8,
-                      seed: int = 0) -> plt.Figure:
+def samples_per_class(
+    images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], per_class: int = 8, seed: int = 0
+) -> plt.Figure:
     """A row of random samples for each class."""
     rng = np.random.default_rng(seed)
     picks, titles = [], []
@@ -72,8 +90,12 @@ def samples_per_class(images: np.ndarray, labels: np.ndarray, class_names: tuple
 
 def mean_faces(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]) -> plt.Figure:
     """Per-class mean face."""
-    means = np.stack([images[labels == c].mean(0) if (labels == c).any() else np.zeros(images.shape[1:])
-                      for c in range(len(class_names))])
+    means = np.stack(
+        [
+            images[labels == c].mean(0) if (labels == c).any() else np.zeros(images.shape[1:])
+            for c in range(len(class_names))
+        ]
+    )
     return image_grid(means, list(class_names), ncols=len(class_names), size=1.6, suptitle="Mean face per class")
 
 
@@ -109,8 +131,16 @@ def confusion(cm: np.ndarray, class_names: tuple[str, ...], normalize: bool = Fa
     cm = np.asarray(cm, dtype=float)
     data = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    sns.heatmap(data, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", xticklabels=class_names,
-                yticklabels=class_names, ax=ax, cbar=False)
+    sns.heatmap(
+        data,
+        annot=True,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        xticklabels=class_names,
+        yticklabels=class_names,
+        ax=ax,
+        cbar=False,
+    )
     ax.set(xlabel="predicted", ylabel="true", title=title or ("Row-normalised" if normalize else "Counts"))
     fig.tight_layout()
     return fig

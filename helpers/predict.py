@@ -57,8 +57,14 @@ def _video_frames(path: Path, every: int):
         cap.release()
 
 
-def run(paths: list[str], model_path: Path, out_dir: Path, video_every: int = 10, camera: int | None = None,
-        max_camera_frames: int = 300) -> dict:
+def run(
+    paths: list[str],
+    model_path: Path,
+    out_dir: Path,
+    video_every: int = 10,
+    camera: int | None = None,
+    max_camera_frames: int = 300,
+) -> dict:
     """Process everything; returns the summary (counts of images, faces, failures by reason)."""
     from helpers.inference import EmotionPredictor, ModelLoadError, annotate
 
@@ -111,10 +117,17 @@ def run(paths: list[str], model_path: Path, out_dir: Path, video_every: int = 10
     df = pd.DataFrame(rows)
     atomic_write_bytes(out_dir / "predictions.csv", df.to_csv(index=False).encode())
     atomic_write_bytes(out_dir / "predictions.json", json.dumps(rows, indent=1).encode())
-    result = {"images": summary["images"], "faces": summary["faces"], "no_face": summary["no_face"],
-              "failed": len(problems), "failures": dict(Counter(w.split(" (")[0] for _, w in problems))}
-    print(f"summary: {result['images']} image(s), {result['faces']} face(s), {result['no_face']} without a face, "
-          f"{result['failed']} failed {result['failures'] or ''}".rstrip())
+    result = {
+        "images": summary["images"],
+        "faces": summary["faces"],
+        "no_face": summary["no_face"],
+        "failed": len(problems),
+        "failures": dict(Counter(w.split(" (")[0] for _, w in problems)),
+    }
+    print(
+        f"summary: {result['images']} image(s), {result['faces']} face(s), {result['no_face']} without a face, "
+        f"{result['failed']} failed {result['failures'] or ''}".rstrip()
+    )
     return result
 
 

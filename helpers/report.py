@@ -16,9 +16,17 @@ from helpers.artifacts import atomic_write_bytes
 from helpers.runner import NOTEBOOKS
 
 HEADLINE_FIGURES = (
-    "01_explore-class-distribution", "01_explore-sharpness", "02_preprocess-augment-seed",
-    "03_baseline-learning-curves", "04_compare-learning-curves", "04_compare-per-class-f1", "05_binary-roc-pr",
-    "06_evaluate-confusion-normalised", "06_evaluate-pr-curves", "06_evaluate-reliability", "06_evaluate-gradcam",
+    "01_explore-class-distribution",
+    "01_explore-sharpness",
+    "02_preprocess-augment-seed",
+    "03_baseline-learning-curves",
+    "04_compare-learning-curves",
+    "04_compare-per-class-f1",
+    "05_binary-roc-pr",
+    "06_evaluate-confusion-normalised",
+    "06_evaluate-pr-curves",
+    "06_evaluate-reliability",
+    "06_evaluate-gradcam",
 )
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -67,21 +75,35 @@ def _dataset_label() -> tuple[str, bool]:
 def build_index(rendered: list[str]) -> str:
     """The index page's HTML."""
     name, synthetic = _dataset_label()
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>FER workbook results</title>"
-             f"<style>{STYLE}</style></head><body><h1>Facial emotion recognition workbook: results</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>FER workbook results</title>"
+        f"<style>{STYLE}</style></head><body><h1>Facial emotion recognition workbook: results</h1>"
+    ]
     if synthetic:
-        parts.append(f"<p class='warn'>{html.escape(config.SYNTHETIC_LABEL.upper())}: these results come from the "
-                     f"embedded synthetic sample, not FER-2013.</p>")
-    parts.append(f"<p>Dataset: <b>{html.escape(name)}</b>. Validation = PublicTest (model selection), "
-                 f"test = PrivateTest (reported once), test_full = both (7,178 images on FER-2013).</p>")
+        parts.append(
+            f"<p class='warn'>{html.escape(config.SYNTHETIC_LABEL.upper())}: these results come from the "
+            f"embedded synthetic sample, not FER-2013.</p>"
+        )
+    parts.append(
+        f"<p>Dataset: <b>{html.escape(name)}</b>. Validation = PublicTest (model selection), "
+        f"test = PrivateTest (reported once), test_full = both (7,178 images on FER-2013).</p>"
+    )
     rows = _results_rows()
     if rows:
-        cols = ["params", "seconds_per_epoch", "val_accuracy", "test_accuracy", "test_macro_f1",
-                "test_full_accuracy", "latency_compiled_ms"]
+        cols = [
+            "params",
+            "seconds_per_epoch",
+            "val_accuracy",
+            "test_accuracy",
+            "test_macro_f1",
+            "test_full_accuracy",
+            "latency_compiled_ms",
+        ]
         parts.append("<h2>Models</h2><table><tr><th>model</th>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>")
         for model, s in rows:
-            cells = "".join(f"<td>{s[c]:.3f}</td>" if isinstance(s.get(c), float) else f"<td>{s.get(c, '')}</td>"
-                            for c in cols)
+            cells = "".join(
+                f"<td>{s[c]:.3f}</td>" if isinstance(s.get(c), float) else f"<td>{s.get(c, '')}</td>" for c in cols
+            )
             parts.append(f"<tr><td>{html.escape(model)}</td>{cells}</tr>")
         parts.append("</table>")
     parts.append("<h2>Notebooks</h2><ul>")

@@ -106,11 +106,21 @@ def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
     print(f"==> {name}  [profile {profile}]  {params}", flush=True)
     t = time.perf_counter()
     try:
-        pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(config.NOTEBOOKS_DIR),
-                            progress_bar=False, log_output=True, request_save_on_cell_execute=True)
+        pm.execute_notebook(
+            str(src),
+            str(dst),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(config.NOTEBOOKS_DIR),
+            progress_bar=False,
+            log_output=True,
+            request_save_on_cell_execute=True,
+        )
     except pm.PapermillExecutionError as e:
-        raise SystemExit(f"FAILED: notebook {name}, cell {e.cell_index}: {e.ename}: {e.evalue}\n"
-                         f"  executed copy with the traceback: {dst}") from None
+        raise SystemExit(
+            f"FAILED: notebook {name}, cell {e.cell_index}: {e.ename}: {e.evalue}\n"
+            f"  executed copy with the traceback: {dst}"
+        ) from None
     except Exception as e:  # kernel died, missing notebook, ...
         raise SystemExit(f"FAILED: notebook {name}: {e.__class__.__name__}: {e}; {_failed_cell(dst)}") from None
     return time.perf_counter() - t
@@ -132,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {nb} done in {timings[nb]:.0f} s", flush=True)
     from helpers.artifacts import save_json
 
-    save_json(config.METRICS_DIR / f"runner_{args.profile}.json",
-              {"profile": args.profile, "seconds": timings, "total_seconds": sum(timings.values())})
+    save_json(
+        config.METRICS_DIR / f"runner_{args.profile}.json",
+        {"profile": args.profile, "seconds": timings, "total_seconds": sum(timings.values())},
+    )
     print(f"all done in {sum(timings.values()) / 60:.1f} min; executed notebooks in {config.EXECUTED_DIR}")
     return 0
 

@@ -23,13 +23,13 @@ S = 4  # supersampling factor for smooth anti-aliased drawing
 # Expression parameters per class: (mouth_curve, mouth_open, brow_tilt, brow_raise, eye_open, wrinkle)
 # mouth_curve > 0 smiles, < 0 frowns; brow_tilt > 0 lowers the inner ends (anger).
 EXPRESSIONS = {
-    "angry":    (-0.25, 0.0, 1.0, -0.6, 0.6, 0.0),
-    "disgust":  (-0.45, 0.25, 0.5, -0.3, 0.45, 1.0),
-    "fear":     (-0.1, 0.55, -0.7, 0.8, 1.3, 0.0),
-    "happy":    (0.9, 0.2, 0.0, 0.1, 0.8, 0.0),
-    "sad":      (-0.8, 0.0, -0.9, 0.2, 0.7, 0.0),
+    "angry": (-0.25, 0.0, 1.0, -0.6, 0.6, 0.0),
+    "disgust": (-0.45, 0.25, 0.5, -0.3, 0.45, 1.0),
+    "fear": (-0.1, 0.55, -0.7, 0.8, 1.3, 0.0),
+    "happy": (0.9, 0.2, 0.0, 0.1, 0.8, 0.0),
+    "sad": (-0.8, 0.0, -0.9, 0.2, 0.7, 0.0),
     "surprise": (0.0, 1.0, 0.0, 1.2, 1.4, 0.0),
-    "neutral":  (0.0, 0.0, 0.0, 0.0, 0.9, 0.0),
+    "neutral": (0.0, 0.0, 0.0, 0.0, 0.9, 0.0),
 }
 
 
@@ -39,9 +39,7 @@ def _pt(x: float, y: float) -> tuple[int, int]:
 
 def draw_face(cls: str, rng: np.random.Generator) -> np.ndarray:
     """One 48x48 uint8 face of expression ``cls`` with random identity, pose, lighting and noise."""
-    curve, mopen, tilt, raise_, eye_open, wrinkle = (
-        v + rng.normal(0, 0.12) for v in EXPRESSIONS[cls]
-    )
+    curve, mopen, tilt, raise_, eye_open, wrinkle = (v + rng.normal(0, 0.12) for v in EXPRESSIONS[cls])
     n = config.IMAGE_SIZE * S
     bg = rng.uniform(20, 200)
     canvas = np.full((n, n), bg, np.float32)
@@ -52,8 +50,17 @@ def draw_face(cls: str, rng: np.random.Generator) -> np.ndarray:
     cv2.ellipse(canvas, _pt(cx, cy), _pt(fw, fh), 0, 0, 360, skin, -1, cv2.LINE_AA)
     # hair / forehead band for identity variation
     if rng.random() < 0.6:
-        cv2.ellipse(canvas, _pt(cx, cy - fh * 0.75), _pt(fw * 1.02, fh * 0.45), 0, 180, 360,
-                    rng.uniform(10, 90), -1, cv2.LINE_AA)
+        cv2.ellipse(
+            canvas,
+            _pt(cx, cy - fh * 0.75),
+            _pt(fw * 1.02, fh * 0.45),
+            0,
+            180,
+            360,
+            rng.uniform(10, 90),
+            -1,
+            cv2.LINE_AA,
+        )
     eye_dx, eye_y = rng.uniform(6, 8), cy - rng.uniform(3, 5)
     eye_w, eye_h = rng.uniform(2.2, 3.0), max(0.6, 1.6 * eye_open)
     for side in (-1, 1):
@@ -68,8 +75,7 @@ def draw_face(cls: str, rng: np.random.Generator) -> np.ndarray:
     cv2.line(canvas, _pt(cx, cy - 1), _pt(cx + 0.8, cy + 4), dark * 0.5 + skin * 0.5, S, cv2.LINE_AA)
     if wrinkle > 0.5:
         for dy in (0.0, 1.3):
-            cv2.line(canvas, _pt(cx - 2.5, cy - 1.5 + dy), _pt(cx + 2.5, cy - 1.5 + dy), dark, S // 2 + 1,
-                     cv2.LINE_AA)
+            cv2.line(canvas, _pt(cx - 2.5, cy - 1.5 + dy), _pt(cx + 2.5, cy - 1.5 + dy), dark, S // 2 + 1, cv2.LINE_AA)
     # mouth: a parabola with curvature ``curve`` and an opening of height ``mopen``
     my, mw = cy + rng.uniform(8, 10), rng.uniform(5, 7.5)
     xs = np.linspace(-mw, mw, 24)
@@ -110,9 +116,15 @@ def make_synthetic_dataset(seed: int = 0, sizes: dict[str, int] | None = None) -
     report = LoadReport(f"embedded synthetic generator (seed {seed})", "synthetic")
     report.ok(len(labels))
     report.notes.append(f"No FER-2013 found: using the {config.SYNTHETIC_LABEL}. {config.KAGGLE_HINT}")
-    return FerDataset(np.stack(images), np.asarray(labels, np.int8), np.asarray(splits),
-                      np.asarray(sources, dtype=object), report, synthetic=True,
-                      fingerprint=f"synthetic-seed{seed}-" + "-".join(f"{k}{v}" for k, v in sizes.items()))
+    return FerDataset(
+        np.stack(images),
+        np.asarray(labels, np.int8),
+        np.asarray(splits),
+        np.asarray(sources, dtype=object),
+        report,
+        synthetic=True,
+        fingerprint=f"synthetic-seed{seed}-" + "-".join(f"{k}{v}" for k, v in sizes.items()),
+    )
 
 
 def place_on_canvas(face: np.ndarray, rng: np.random.Generator, canvas: int = 0) -> np.ndarray:
@@ -123,7 +135,7 @@ def place_on_canvas(face: np.ndarray, rng: np.random.Generator, canvas: int = 0)
     fsize = int(rng.integers(size // 3, int(size * 0.6)))
     f = cv2.resize(face, (fsize, fsize), interpolation=cv2.INTER_CUBIC)
     y, x = (int(rng.integers(0, size - fsize + 1)) for _ in range(2))
-    bg[y:y + fsize, x:x + fsize] = f
+    bg[y : y + fsize, x : x + fsize] = f
     tint = rng.uniform(0.85, 1.15, 3)
     return np.clip(np.repeat(bg[..., None], 3, axis=-1) * tint, 0, 255).astype(np.uint8)
 
@@ -134,12 +146,15 @@ def tile_faces(faces: list[np.ndarray], rng: np.random.Generator, cell: int = 15
     img = np.full((cell + 40, cols * cell + 40), int(rng.integers(40, 200)), np.uint8)
     for i, f in enumerate(faces):
         s = cell - 20
-        img[30:30 + s, 20 + i * cell + 10:20 + i * cell + 10 + s] = cv2.resize(f, (s, s), interpolation=cv2.INTER_CUBIC)
+        img[30 : 30 + s, 20 + i * cell + 10 : 20 + i * cell + 10 + s] = cv2.resize(
+            f, (s, s), interpolation=cv2.INTER_CUBIC
+        )
     return np.repeat(img[..., None], 3, axis=-1)
 
 
-def write_photo_folders(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], out_dir,
-                        seed: int = 0) -> None:
+def write_photo_folders(
+    images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], out_dir, seed: int = 0
+) -> None:
     """Write ``<out_dir>/<class>/*.jpg`` photos made by :func:`place_on_canvas` (for the binary task demo)."""
     from pathlib import Path
 

@@ -121,9 +121,12 @@ class RunKeeper(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         st = self.state
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-               "seconds": time.perf_counter() - self._t0}
+        row = {
+            "epoch": epoch + 1,
+            **{k: float(v) for k, v in (logs or {}).items()},
+            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": time.perf_counter() - self._t0,
+        }
         st["history"].append(row)
         value = row.get(self.cfg.monitor)
         if value is not None and self._better(value, st["best"]):
@@ -160,33 +163,58 @@ class RunKeeper(keras.callbacks.Callback):
 
 
 def _fresh_state(cfg: TrainConfig) -> dict:
-    return {"key": cfg.key(), "config": cfg.__dict__, "epoch": 0, "history": [], "best": None, "best_epoch": 0,
-            "wait": 0, "lr_best": None, "lr_wait": 0, "stopped_early": False, "complete": False}
+    return {
+        "key": cfg.key(),
+        "config": cfg.__dict__,
+        "epoch": 0,
+        "history": [],
+        "best": None,
+        "best_epoch": 0,
+        "wait": 0,
+        "lr_best": None,
+        "lr_wait": 0,
+        "stopped_early": False,
+        "complete": False,
+    }
 
 
-def build_compiled(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
-    """Build and compile inside the distribution strategy's scope."""
-    with get_strategy().scope():
+def build_compiled(
+    cfg: TrainConfig, steps_per_epoch: int, strategy: tf.distribute.Strategy | None = None
+) -> keras.Model:
+    """Build and compile inside the distribution strategy's scope (default: ``get_strategy()``)."""
+    with (strategy or get_strategy()).scope():
         kwargs = dict(cfg.model_kwargs or {})
         if cfg.model in ("baseline_cnn", "dcnn", "efficient_cnn"):
             kwargs.setdefault("n_classes", cfg.n_classes)
         model = models.build(cfg.model, **kwargs)
         lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.learning_rate()
         if cfg.schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, cfg.epochs * steps_per_epoch),
-                                                        alpha=0.01)
+            lr = keras.optimizers.schedules.CosineDecay(
+                lr, decay_steps=max(1, cfg.epochs * steps_per_epoch), alpha=0.01
+            )
         return models.compile_model(model, lr, cfg.label_smoothing)
 
 
-def train(cfg: TrainConfig, train_xy: tuple[np.ndarray, np.ndarray], val_xy: tuple[np.ndarray, np.ndarray],
-          *, name: str | None = None, resume: bool = True, verbose: int = 2,
-          models_dir: Path | None = None, callbacks: list | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    train_xy: tuple[np.ndarray, np.ndarray],
+    val_xy: tuple[np.ndarray, np.ndarray],
+    *,
+    name: str | None = None,
+    resume: bool = True,
+    verbose: int = 2,
+    models_dir: Path | None = None,
+    callbacks: list | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> TrainResult:
     """Train ``cfg.model`` on ``train_xy``, selecting the best epoch on ``val_xy``.
 
     Resumes an unfinished run with the same configuration from its last checkpoint (same
     optimizer state and epoch count); otherwise starts fresh. Returns the model with the best
-    validation weights, also saved to ``outputs/models/<name>.keras``.
+    validation weights, also saved to ``outputs/models/<name>.keras``. Models are built, compiled
+    and reloaded inside ``strategy`` (default ``get_strategy()``: all GPUs mirrored when several).
     """
+    strategy = strategy or get_strategy()
     name = name or cfg.model
     models_dir = Path(models_dir or config.MODELS_DIR)
     run_dir = models_dir / name
@@ -196,28 +224,46 @@ def train(cfg: TrainConfig, train_xy: tuple[np.ndarray, np.ndarray], val_xy: tup
     steps = math.ceil(len(x_tr) / cfg.batch_size)
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else None
-    can_resume = (resume and state is not None and state.get("key") == cfg.key() and not state.get("complete")
-                  and (run_dir / "checkpoint.keras").exists())
+    can_resume = (
+        resume
+        and state is not None
+        and state.get("key") == cfg.key()
+        and not state.get("complete")
+        and (run_dir / "checkpoint.keras").exists()
+    )
     if can_resume:
-        model = load_model(run_dir / "checkpoint.keras")
+        with strategy.scope():
+            model = load_model(run_dir / "checkpoint.keras")
         if verbose:
-            print(f"resuming {name} after epoch {state['epoch']} (optimizer step "
-                  f"{int(keras.ops.convert_to_numpy(model.optimizer.iterations))})")
+            print(
+                f"resuming {name} after epoch {state['epoch']} (optimizer step "
+                f"{int(keras.ops.convert_to_numpy(model.optimizer.iterations))})"
+            )
     else:
         state = _fresh_state(cfg)
-        model = build_compiled(cfg, steps)
+        model = build_compiled(cfg, steps, strategy)
     start = state["epoch"]
-    common = dict(n_classes=cfg.n_classes, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.input_size,
-                  channels=cfg.channels)
+    common = dict(
+        n_classes=cfg.n_classes, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.input_size, channels=cfg.channels
+    )
     train_ds = pipeline.make_dataset(x_tr, y_tr, training=True, augment=cfg.augment, **common)
     val_ds = pipeline.make_dataset(*val_xy, training=False, **common)
     cw = pipeline.class_weights(y_tr, cfg.n_classes) if cfg.class_weight and cfg.n_classes > 1 else None
     keeper = RunKeeper(run_dir, cfg, state, verbose)
     if start < cfg.epochs and not state.get("stopped_early"):
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=start, class_weight=cw,
-                  callbacks=[keeper, *(callbacks or [])], verbose=verbose, shuffle=False)
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            initial_epoch=start,
+            class_weight=cw,
+            callbacks=[keeper, *(callbacks or [])],
+            verbose=verbose,
+            shuffle=False,
+        )
     if (run_dir / "best.keras").exists():
-        model = load_model(run_dir / "best.keras")
+        with strategy.scope():
+            model = load_model(run_dir / "best.keras")
     final = save_model_atomic(model, models_dir / f"{name}.keras")
     state["complete"] = True
     save_json(state_path, state)

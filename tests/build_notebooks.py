@@ -58,8 +58,10 @@ max_duplicate_groups = 6  # cross-split duplicate groups shown as images
 """),
     md("## Setup\nImport the shared helpers and fix the seed."),
     code(SETUP),
-    md("## Prepare data\nLoad the dataset. The load report accounts for every file or CSV row: loaded, or skipped "
-       "with its reason (`seen = loaded + skipped`)."),
+    md(
+        "## Prepare data\nLoad the dataset. The load report accounts for every file or CSV row: loaded, or skipped "
+        "with its reason (`seen = loaded + skipped`)."
+    ),
     code("""
 ds = data.load_fer2013(dataset_path, seed=seed)
 display.banner(ds.synthetic)
@@ -87,8 +89,10 @@ plots.save(plots.mean_faces(x_train, y_train, ds.class_names), "01_explore-mean-
 plots.save(plots.intensity_histograms(x_train, y_train, ds.class_names), "01_explore-intensity-histograms",
            ds.synthetic)
 """),
-    md("## Audit\nExact duplicates (identical pixels) within and across splits. Duplicates across splits leak test "
-       "images into training; duplicates with different labels are label noise."),
+    md(
+        "## Audit\nExact duplicates (identical pixels) within and across splits. Duplicates across splits leak test "
+        "images into training; duplicates with different labels are label noise."
+    ),
     code("""
 dups = audit.duplicate_groups(ds)
 dup_summary = audit.duplicate_summary(dups)
@@ -117,8 +121,10 @@ if len(blanks):
                "01_explore-near-blank", ds.synthetic)
 display.table(blanks.head(20), "Near-blank images")
 """),
-    md("### Sharpness: do train and test look alike?\nA model trained on one image domain and tested on another "
-       "fails quietly. Per-image sharpness (mean absolute Laplacian) and contrast per split:"),
+    md(
+        "### Sharpness: do train and test look alike?\nA model trained on one image domain and tested on another "
+        "fails quietly. Per-image sharpness (mean absolute Laplacian) and contrast per split:"
+    ),
     code("""
 sharp = audit.sharpness_by_split(ds)
 display.table(sharp, "Sharpness and contrast per split")
@@ -172,8 +178,10 @@ match_train_blur = True  # if training images are blurrier than validation (see 
 """),
     md("## Setup"),
     code(SETUP),
-    md("## Prepare data\nLoad, then apply the official protocol: Training -> train, PublicTest -> validation "
-       "(model selection), PrivateTest -> test (reported once)."),
+    md(
+        "## Prepare data\nLoad, then apply the official protocol: Training -> train, PublicTest -> validation "
+        "(model selection), PrivateTest -> test (reported once)."
+    ),
     code("""
 full = data.load_fer2013(dataset_path, seed=seed)
 display.banner(full.synthetic)
@@ -182,20 +190,26 @@ display.table(ds.counts(), "Images used per class and split")
 display.md(f"Using **{int((ds.splits == 'train').sum())}** of {int((full.splits == 'train').sum())} training "
            f"images, {int((ds.splits == 'val').sum())} validation and {int((ds.splits == 'test').sum())} test images.")
 """),
-    md("### Normalisation\nModels take raw 0-255 pixels and divide by 255 in their first layer, so training, "
-       "evaluation and inference can never disagree on scaling. Pixel statistics per split:"),
+    md(
+        "### Normalisation\nModels take raw 0-255 pixels and divide by 255 in their first layer, so training, "
+        "evaluation and inference can never disagree on scaling. Pixel statistics per split:"
+    ),
     code("""
 display.table(audit.pixel_stats(ds), "Pixel statistics (0-255)")
 """),
-    md("### Class weights\n'Balanced' weights `n / (classes x count)`, optional in training (parameter `class_weight`)."),
+    md(
+        "### Class weights\n'Balanced' weights `n / (classes x count)`, optional in training (parameter `class_weight`)."
+    ),
     code("""
 x_train, y_train = ds.split("train")
 weights = pipeline.class_weights(y_train, len(ds.class_names))
 display.table(__import__("pandas").DataFrame({"class": ds.class_names, "weight": list(weights.values())}),
               "Balanced class weights")
 """),
-    md("## Augmentation\nEach preset, applied on the tf.data graph. `seed` reproduces the seed tutorial's "
-       "ImageDataGenerator (rotation 30 deg, shear 0.2 deg, zoom 0.2, flip) with one resample per image."),
+    md(
+        "## Augmentation\nEach preset, applied on the tf.data graph. `seed` reproduces the seed tutorial's "
+        "ImageDataGenerator (rotation 30 deg, shear 0.2 deg, zoom 0.2, flip) with one resample per image."
+    ),
     code("""
 for name in augmentations:
     aug = pipeline.get_augment(name)
@@ -204,9 +218,11 @@ for name in augmentations:
     fig = plots.image_grid(grid, ncols=n_variants, suptitle=f"augmentation: {name}  {aug.as_dict()}")
     plots.save(fig, f"02_preprocess-augment-{name}", ds.synthetic)
 """),
-    md("### Input domain\nIf the training split is blurrier than validation (notebook 01), the models get a fixed "
-       "Gaussian blur of the estimated sigma that acts at inference only: evaluation images then look like training "
-       "images. It is estimated from train and validation, never test."),
+    md(
+        "### Input domain\nIf the training split is blurrier than validation (notebook 01), the models get a fixed "
+        "Gaussian blur of the estimated sigma that acts at inference only: evaluation images then look like training "
+        "images. It is estimated from train and validation, never test."
+    ),
     code("""
 blur_sigma = audit.train_blur_sigma(full) if match_train_blur else 0.0
 display.md(f"Inference-time blur for the models: sigma = **{blur_sigma:.2f} px**" + (" (none needed)." if not blur_sigma else "."))
@@ -414,9 +430,11 @@ fer_results = {n: experiments.binary_metrics(y_test, s[1], thresholds[n]) for n,
 display.table(pd.DataFrame(fer_results), "FER-2013 happy vs sad, test (PrivateTest)")
 plots.save(plots.binary_curves(y_test, {n: s[1] for n, s in scores.items()}), "05_binary-roc-pr", ds.synthetic)
 """),
-    md("## Photos: face crop vs whole photo\nPart B. Without `photos_path`, photos are made by pasting FER-2013 "
-       "test faces (PublicTest/PrivateTest, which are sharp like real photos) at random places and scales on larger "
-       "backgrounds, so the face is a small part of the frame."),
+    md(
+        "## Photos: face crop vs whole photo\nPart B. Without `photos_path`, photos are made by pasting FER-2013 "
+        "test faces (PublicTest/PrivateTest, which are sharp like real photos) at random places and scales on larger "
+        "backgrounds, so the face is a small part of the frame."
+    ),
     code("""
 import tempfile
 from pathlib import Path
@@ -526,8 +544,10 @@ for mode in tta_modes:
 display.table(pd.DataFrame({"test_accuracy": tta, "gain_points": {k: 100 * (v - tta["none"]) for k, v in tta.items()}}),
               f"TTA, {best}")
 """),
-    md("## Calibration\nReliability diagram and expected calibration error (ECE), before and after temperature scaling "
-       "fitted on validation."),
+    md(
+        "## Calibration\nReliability diagram and expected calibration error (ECE), before and after temperature scaling "
+        "fitted on validation."
+    ),
     code("""
 temperature = evaluation.fit_temperature(y_val, probs_val[best])
 calibrated = evaluation.apply_temperature(probs_test[best], temperature)
@@ -553,7 +573,9 @@ if len(loaded) > 1:
 ci_table = pd.DataFrame(rows).T
 display.table(ci_table, "Test (PrivateTest) with 95% bootstrap intervals")
 """),
-    md("## Predictions on new photos\nGroup photos made from test faces; every face is detected, cropped and classified."),
+    md(
+        "## Predictions on new photos\nGroup photos made from test faces; every face is detected, cropped and classified."
+    ),
     code("""
 import tempfile
 from pathlib import Path
@@ -583,9 +605,15 @@ print(artifacts.save_metrics("06_evaluate", {
 def build() -> list[Path]:
     out = []
     for name, cells in NB.items():
-        nb = new_notebook(cells=cells, metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"}})
+        for i, cell in enumerate(cells):  # stable ids keep regenerated notebooks diff-free
+            cell["id"] = f"{name[:2]}-{i:02d}-{cell['cell_type'][:4]}"
+        nb = new_notebook(
+            cells=cells,
+            metadata={
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                "language_info": {"name": "python"},
+            },
+        )
         path = ROOT / "notebooks" / f"{name}.ipynb"
         nbformat.write(nb, path)
         out.append(path)

@@ -137,8 +137,16 @@ def isolated_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     out = tmp_path / "outputs"
     base = config.OUTPUTS_DIR
-    for name in ("OUTPUTS_DIR", "FIGURES_DIR", "METRICS_DIR", "MODELS_DIR", "EXECUTED_DIR", "REPORT_DIR",
-                 "BENCH_DIR", "PREPARED_DIR"):
+    for name in (
+        "OUTPUTS_DIR",
+        "FIGURES_DIR",
+        "METRICS_DIR",
+        "MODELS_DIR",
+        "EXECUTED_DIR",
+        "REPORT_DIR",
+        "BENCH_DIR",
+        "PREPARED_DIR",
+    ):
         monkeypatch.setattr(config, name, out / getattr(config, name).relative_to(base))
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     yield out

@@ -12,8 +12,10 @@ from helpers import config, data
 
 def reasons(report: data.LoadReport) -> dict[str, str]:
     """Skipped item (file name or row) -> reason."""
-    return {Path(item.split(":row ")[0]).name + (":row " + item.split(":row ")[1] if ":row " in item else ""): why
-            for item, why in report.skipped}
+    return {
+        Path(item.split(":row ")[0]).name + (":row " + item.split(":row ")[1] if ":row " in item else ""): why
+        for item, why in report.skipped
+    }
 
 
 def test_folder_layout_exact_report(folder_layout, isolated_outputs):
@@ -42,8 +44,9 @@ def test_zip_layout_same_as_folders(zip_layout, isolated_outputs):
     assert r.layout == "zip"
     assert (r.seen, r.loaded, len(r.skipped)) == (15, 9, 6)
     assert {s: int((ds.splits == s).sum()) for s in config.SPLITS} == {"train": 4, "val": 2, "test": 3}
-    assert sorted(reasons(r).values()) == sorted(reasons(data.load_fer2013(
-        zip_layout.parent / "fer", use_cache=False).report).values())
+    assert sorted(reasons(r).values()) == sorted(
+        reasons(data.load_fer2013(zip_layout.parent / "fer", use_cache=False).report).values()
+    )
 
 
 def test_csv_exact_report(csv_file, isolated_outputs):
@@ -200,6 +203,20 @@ def test_real_fer2013_official_counts(real_path):
     assert {s: int((ds.splits == s).sum()) for s in config.SPLITS} == {"train": 28709, "val": 3589, "test": 3589}
     counts = ds.counts()
     assert counts["train"].drop("total").to_dict() == {
-        "angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "sad": 4830, "surprise": 3171, "neutral": 4965}
+        "angry": 3995,
+        "disgust": 436,
+        "fear": 4097,
+        "happy": 7215,
+        "sad": 4830,
+        "surprise": 3171,
+        "neutral": 4965,
+    }
     assert (counts["val"] + counts["test"]).drop("total").to_dict() == {
-        "angry": 958, "disgust": 111, "fear": 1024, "happy": 1774, "sad": 1247, "surprise": 831, "neutral": 1233}
+        "angry": 958,
+        "disgust": 111,
+        "fear": 1024,
+        "happy": 1774,
+        "sad": 1247,
+        "surprise": 831,
+        "neutral": 1233,
+    }

@@ -83,8 +83,7 @@ def test_same_seed_same_numbers(tiny, tmp_path):
 
 
 def test_saved_model_loads_safely_and_exports_h5(tiny, tmp_path):
-    r = training.train(_cfg(epochs=1), tiny.split("train"), tiny.split("val"), name="m", models_dir=tmp_path,
-                       verbose=0)
+    r = training.train(_cfg(epochs=1), tiny.split("train"), tiny.split("val"), name="m", models_dir=tmp_path, verbose=0)
     assert r.model_path == tmp_path / "m.keras"
     loaded = training.load_model(r.model_path)  # safe_mode=True
     x = tiny.split("test")[0][:5, ..., None].astype("float32")
@@ -94,7 +93,7 @@ def test_saved_model_loads_safely_and_exports_h5(tiny, tmp_path):
         training.load_model(tmp_path / "missing.keras")
 
 
-KILL_SCRIPT = textwrap.dedent('''
+KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys, keras
     from helpers import training
     from helpers.synthetic import make_synthetic_dataset
@@ -111,12 +110,13 @@ KILL_SCRIPT = textwrap.dedent('''
                                patience=10)
     training.train(cfg, ds.split("train"), ds.split("val"), name="k", models_dir=sys.argv[1], verbose=0,
                    callbacks=[Kill()])
-''')
+""")
 
 
 def test_killed_run_resumes_from_checkpoint(tiny, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     run = tmp_path / "k"
     state = json.loads((run / "state.json").read_text())
@@ -126,8 +126,9 @@ def test_killed_run_resumes_from_checkpoint(tiny, tmp_path):
     ckpt = training.load_model(run / "checkpoint.keras")
     steps = int(np.ceil(len(tiny.split("train")[1]) / 32))
     assert int(ckpt.optimizer.iterations.numpy()) == 2 * steps
-    cfg = training.TrainConfig(model="baseline_cnn", epochs=4, batch_size=32, augment="seed", seed=7, lr=1e-3,
-                               patience=10)
+    cfg = training.TrainConfig(
+        model="baseline_cnn", epochs=4, batch_size=32, augment="seed", seed=7, lr=1e-3, patience=10
+    )
     r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="k", models_dir=tmp_path, verbose=0)
     assert r.resumed_from == 2
     assert list(r.history["epoch"]) == [1, 2, 3, 4]
@@ -138,6 +139,44 @@ def test_killed_run_resumes_from_checkpoint(tiny, tmp_path):
 
 def test_changed_config_starts_fresh(tiny, tmp_path):
     training.train(_cfg(epochs=1), tiny.split("train"), tiny.split("val"), name="c", models_dir=tmp_path, verbose=0)
-    r = training.train(_cfg(epochs=1, lr=5e-4), tiny.split("train"), tiny.split("val"), name="c",
-                       models_dir=tmp_path, verbose=0)
+    r = training.train(
+        _cfg(epochs=1, lr=5e-4), tiny.split("train"), tiny.split("val"), name="c", models_dir=tmp_path, verbose=0
+    )
     assert r.resumed_from == 0 and len(r.history) == 1
+
+
+STRATEGY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from helpers import training
+    from helpers.synthetic import make_synthetic_dataset
+    ds = make_synthetic_dataset(seed=0, sizes={"train": 128, "val": 80, "test": 32})  # Keras needs a full first batch
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    cfg = training.TrainConfig(model="efficient_cnn", epochs=2, batch_size=32, augment="none", lr=1e-3)
+    r = training.train(cfg, ds.split("train"), ds.split("val"), name="m", models_dir=sys.argv[1],
+                       verbose=0, strategy=strategy)
+    var = r.model.trainable_variables[0]
+    x = ds.split("val")[0][:8, ..., None].astype("float32")
+    same = np.allclose(r.model.predict(x, verbose=0), training.load_model(r.model_path).predict(x, verbose=0))
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "epochs": len(r.history),
+                      "loss": [float(v) for v in r.history["loss"]], "reloads_same": bool(same),
+                      "variable": type(getattr(var, "value", var)).__name__}))
+    """
+)
+
+
+def test_trains_under_mirrored_strategy(tmp_path):
+    """The same train() call runs under tf.distribute (two logical CPU replicas stand in for two GPUs)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", STRATEGY_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2 and out["epochs"] == 2
+    assert all(np.isfinite(out["loss"])) and out["reloads_same"]
+    assert "Mirrored" in out["variable"], out
+    assert (tmp_path / "m.keras").exists()

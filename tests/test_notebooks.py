@@ -26,8 +26,9 @@ def test_notebook_is_thin_and_clean(name):
     assert "parameters" in first["metadata"].get("tags", []), "first code cell must be tagged 'parameters'"
     for line in "".join(first["source"]).splitlines():
         assert "#" in line, f"parameter without an inline comment: {line!r}"
-    assert not any("def " in "".join(c["source"]) or "lambda" in "".join(c["source"]) for c in code[1:]), \
+    assert not any("def " in "".join(c["source"]) or "lambda" in "".join(c["source"]) for c in code[1:]), (
         "function definitions belong in helpers/"
+    )
     assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
 
 
@@ -40,8 +41,12 @@ def test_profiles_only_set_declared_parameters():
 
 
 def test_parse_params():
-    assert parse_params("epochs=5 seed=1 augment=strong lr=1e-3") == {"epochs": 5, "seed": 1, "augment": "strong",
-                                                                       "lr": 1e-3}
+    assert parse_params("epochs=5 seed=1 augment=strong lr=1e-3") == {
+        "epochs": 5,
+        "seed": 1,
+        "augment": "strong",
+        "lr": 1e-3,
+    }
     with pytest.raises(SystemExit):
         parse_params("epochs")
 
@@ -49,11 +54,17 @@ def test_parse_params():
 def _run_all(out: Path, env_extra: dict) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != config.DATASET_ENV}
     env.update(FER_OUTPUTS=str(out), TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
-    proc = subprocess.run([sys.executable, "-m", "helpers.runner", "--profile", "smoke"], env=env,
-                          capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers.runner", "--profile", "smoke"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = subprocess.run([sys.executable, "-m", "helpers.report"], env=env, capture_output=True, text=True,
-                            timeout=300)
+    report = subprocess.run(
+        [sys.executable, "-m", "helpers.report"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     return proc
 
@@ -65,8 +76,15 @@ def _check_outputs(out: Path, synthetic: bool) -> None:
     for model in ("baseline_cnn", "dcnn", "efficient_cnn", "binary_compact_cnn", "binary_seed_cnn"):
         assert (out / "models" / f"{model}.keras").stat().st_size > 0
     figs = {p.stem for p in (out / "figures").glob("*.png")}
-    for fig in ("01_explore-class-distribution", "03_baseline-learning-curves", "04_compare-learning-curves",
-                "05_binary-roc-pr", "06_evaluate-confusion-counts", "06_evaluate-pr-curves", "06_evaluate-gradcam"):
+    for fig in (
+        "01_explore-class-distribution",
+        "03_baseline-learning-curves",
+        "04_compare-learning-curves",
+        "05_binary-roc-pr",
+        "06_evaluate-confusion-counts",
+        "06_evaluate-pr-curves",
+        "06_evaluate-gradcam",
+    ):
         assert fig in figs
     index = (out / "report" / "index.html").read_text()
     assert (config.SYNTHETIC_LABEL.upper() in index) == synthetic
@@ -91,12 +109,21 @@ def _check_outputs(out: Path, synthetic: bool) -> None:
 
 def headless_browser_render(index: Path, shot: Path) -> str:
     """Load the report in headless Chromium: returns the rendered DOM and writes a screenshot."""
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--allow-file-access-from-files",
-             f"--user-data-dir={shot.parent / 'chrome-profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--allow-file-access-from-files",
+        f"--user-data-dir={shot.parent / 'chrome-profile'}",
+    ]
     url = index.resolve().as_uri()
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url], capture_output=True,
-                   timeout=120)
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url], capture_output=True, timeout=120
+    )
     return subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
 
 
