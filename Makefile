@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
-	@echo; echo "  Variables: PROFILE=smoke|quick|full (default quick)  NB=03  PARAMS='epochs=5 seed=1'  GPU=1"
+	@echo; echo "  Variables: PROFILE=smoke|quick|full (default quick)  NB=03  PARAMS='epochs=5 seed=1'  GPU=1  LAB_ARGS='--no-browser --port 8899'"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ report: setup ## Render executed notebooks to HTML with an index page (outputs/r
 	$(PY) -m helpers.report
 
 lab: setup ## Open JupyterLab on the notebooks with the project's kernel
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)$(if $(LAB_ARGS), $(LAB_ARGS))
 
 check-data: setup ## Print the load report of your FER-2013 download (FER2013_PATH or data/)
 	$(PY) -m helpers.data check

@@ -195,6 +195,27 @@ def test_parse_pixels_vectorised_matches_loop():
     np.testing.assert_array_equal(imgs, loop.astype(np.uint8))
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3, 7])
+def test_parse_pixels_chunked_same_as_single(workers):
+    """Threaded chunks give the same images and the same reasons wherever the bad rows fall."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = [" ".join(map(str, rng.integers(0, 256, 2304))) for _ in range(9)]
+    rows[2] = rows[2].replace(" ", "  ", 3)  # runs of spaces: still valid
+    rows[3] = rows[3] + " 7"  # 2305 values
+    rows[5] = rows[5].replace("1", "x", 1)  # not a number
+    rows[6] = "300 " + rows[6].split(" ", 1)[1]  # out of range
+    rows[8] = ""
+    imgs, valid, reasons = data.parse_pixels(pd.Series(rows), workers=workers)
+    assert valid.tolist() == [True, True, True, False, True, False, False, True, False]
+    assert reasons[3] == "wrong pixel count: 2305 (expected 2304)"
+    assert reasons[5] == reasons[8] == "malformed pixels: not space-separated integers"
+    assert reasons[6] == "pixel value out of range 0-255"
+    loop = [np.array(r.split(), dtype="float32").reshape(48, 48) for i, r in enumerate(rows) if valid[i]]
+    np.testing.assert_array_equal(imgs, np.stack(loop).astype(np.uint8))
+
+
 @pytest.mark.realdata
 def test_real_fer2013_official_counts(real_path):
     ds = data.load_fer2013(real_path)
