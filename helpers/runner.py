@@ -126,6 +126,23 @@ def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
     return time.perf_counter() - t
 
 
+def describe_data() -> str:
+    """One line saying which data the notebooks will use; a FER2013_PATH that points nowhere is fatal here."""
+    from helpers.data import DatasetError, find_source
+
+    try:
+        src = find_source()
+    except DatasetError as e:
+        raise SystemExit(f"error: {e}") from None
+    if src is not None:
+        return f"data: FER-2013 from {src}"
+    return (
+        "data: FER-2013 NOT FOUND, running on the EMBEDDED SYNTHETIC SAMPLE (results are not FER-2013 results). "
+        f"To use the real data put fer2013.csv, fer2013.zip or the fer2013/ image folders in {config.DATA_DIR} "
+        f"or set {config.DATASET_ENV}; `make check-data` verifies it."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.runner", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES))
@@ -136,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [nb for nb in NOTEBOOKS if not args.only or any(nb.startswith(o) for o in args.only)]
     if not chosen:
         raise SystemExit(f"no notebook matches {args.only}; choose from {', '.join(NOTEBOOKS)}")
+    banner = describe_data()
+    print(banner, flush=True)
     timings = {}
     for nb in chosen:
         timings[nb] = run_notebook(nb, args.profile, extra)
@@ -147,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         {"profile": args.profile, "seconds": timings, "total_seconds": sum(timings.values())},
     )
     print(f"all done in {sum(timings.values()) / 60:.1f} min; executed notebooks in {config.EXECUTED_DIR}")
+    print(banner)
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import config
-from helpers.runner import NOTEBOOKS, params_for, parse_params
+from helpers.runner import NOTEBOOKS, describe_data, params_for, parse_params
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -38,6 +38,19 @@ def test_profiles_only_set_declared_parameters():
         declared = {ln.split("=")[0].strip() for ln in "".join(nb["cells"][1]["source"]).splitlines() if "=" in ln}
         for profile in ("smoke", "quick", "full"):
             assert set(params_for(name, profile)) <= declared, (name, profile)
+
+
+def test_runner_says_which_data(monkeypatch, tmp_path):
+    """make run-all announces the embedded sample when FER-2013 is absent, and stops on a dangling FER2013_PATH."""
+    monkeypatch.delenv(config.DATASET_ENV, raising=False)
+    monkeypatch.setattr(config, "DATA_DIR", tmp_path)
+    line = describe_data()
+    assert "EMBEDDED SYNTHETIC SAMPLE" in line and str(tmp_path) in line and config.DATASET_ENV in line
+    (tmp_path / "fer2013.csv").write_text("emotion,pixels,Usage\n")
+    assert describe_data() == f"data: FER-2013 from {tmp_path / 'fer2013.csv'}"
+    monkeypatch.setenv(config.DATASET_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit, match="not found"):
+        describe_data()
 
 
 def test_parse_params():
