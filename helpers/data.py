@@ -582,7 +582,8 @@ def _prune_stale_caches(current: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def _save_cache(path: Path, ds: FerDataset) -> None:
+def _write_dataset(path: Path, ds: FerDataset, **extra: str) -> Path:
+    """Write a dataset (and ``extra`` string fields) as one .npz, atomically; no pickles."""
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -591,14 +592,26 @@ def _save_cache(path: Path, ds: FerDataset) -> None:
         splits=ds.splits.astype(str),
         sources=ds.sources.astype(str),
         report=json.dumps(ds.report.to_dict()),
+        **extra,
     )
-    atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _read_dataset(path: Path, **kwargs) -> tuple[FerDataset, dict[str, str]]:
+    """Read what :func:`_write_dataset` wrote: the dataset and its extra string fields."""
+    with np.load(path, allow_pickle=False) as z:
+        report = LoadReport.from_dict(json.loads(str(z["report"])))
+        ds = FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report, **kwargs)
+        extra = {k: str(z[k]) for k in z.files if k not in ("images", "labels", "splits", "sources", "report")}
+    return ds, extra
+
+
+def _save_cache(path: Path, ds: FerDataset) -> None:
+    _write_dataset(path, ds)
 
 
 def _read_cache(path: Path, key: str) -> FerDataset:
-    with np.load(path, allow_pickle=False) as z:
-        report = LoadReport.from_dict(json.loads(str(z["report"])))
-        return FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report, fingerprint=key)
+    return _read_dataset(path, fingerprint=key)[0]
 
 
 def load_fer2013(
@@ -667,17 +680,8 @@ PREPARED = "fer_prepared.npz"
 
 def save_prepared(ds: FerDataset, meta: dict) -> Path:
     """Write the prepared splits (and where they came from) for notebooks 03-06, atomically."""
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        images=ds.images,
-        labels=ds.labels,
-        splits=ds.splits.astype(str),
-        sources=ds.sources.astype(str),
-        report=json.dumps(ds.report.to_dict()),
-        meta=json.dumps({**meta, "synthetic": ds.synthetic, "fingerprint": ds.fingerprint}),
-    )
-    return atomic_write_bytes(config.PREPARED_DIR / PREPARED, buf.getvalue())
+    meta = {**meta, "synthetic": ds.synthetic, "fingerprint": ds.fingerprint}
+    return _write_dataset(config.PREPARED_DIR / PREPARED, ds, meta=json.dumps(meta))
 
 
 def load_prepared() -> tuple[FerDataset, dict]:
@@ -685,17 +689,9 @@ def load_prepared() -> tuple[FerDataset, dict]:
     path = config.PREPARED_DIR / PREPARED
     if not path.exists():
         raise DatasetError(f"{path} not found: run notebook 02 first (make run NB=02, or make run-all)")
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"]))
-        ds = FerDataset(
-            z["images"],
-            z["labels"],
-            z["splits"],
-            z["sources"].astype(object),
-            LoadReport.from_dict(json.loads(str(z["report"]))),
-            synthetic=meta["synthetic"],
-            fingerprint=meta["fingerprint"],
-        )
+    ds, extra = _read_dataset(path)
+    meta = json.loads(extra["meta"])
+    ds.synthetic, ds.fingerprint = meta["synthetic"], meta["fingerprint"]
     return ds, meta
 
 
