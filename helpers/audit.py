@@ -1,14 +1,13 @@
-"""Data audit: exact duplicates within and across splits (pixel hash), near-blank images, class imbalance."""
+"""Data audit: duplicates within and across splits (pixel hash), near-blank images, imbalance, train/test processing."""
 
 from __future__ import annotations
 
 import hashlib
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from helpers import config
+from helpers import config, quality
 from helpers.data import FerDataset
 
 
@@ -116,43 +115,17 @@ def pixel_stats(ds: FerDataset) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def sharpness(images: np.ndarray) -> np.ndarray:
-    """Mean absolute Laplacian per image: high for sharp detail, low for blurred images."""
-    return np.array([np.abs(cv2.Laplacian(im.astype(np.float32), cv2.CV_32F)).mean() for im in images])
+def processing_check(ds: FerDataset, n_per_split: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Sharpness and contrast per split on a seeded sample from every class, and any train/test warnings."""
+    stats = quality.split_stats(ds.images, ds.labels, ds.splits, n_per_split, seed)
+    return stats, quality.processing_warnings(stats)
 
 
-def sharpness_by_split(ds: FerDataset, max_per_split: int = 3000) -> pd.DataFrame:
-    """Median sharpness and pixel contrast of each split (a large gap means a domain shift)."""
-    rows = {}
+def sharpness_samples(ds: FerDataset, n_per_split: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-image sharpness of the same seeded per-class sample, by split (for histograms)."""
+    out = {}
     for s in config.SPLITS:
-        x = ds.images[ds.splits == s][:max_per_split]
-        if len(x):
-            v = sharpness(x)
-            rows[s] = {
-                "median_sharpness": float(np.median(v)),
-                "p99_sharpness": float(np.percentile(v, 99)),
-                "pixel_std": float(x.std()),
-            }
-    return pd.DataFrame(rows).T
-
-
-def train_blur_sigma(ds: FerDataset, max_images: int = 2000, ratio_threshold: float = 0.5) -> float:
-    """Gaussian sigma (px) that makes validation images as blurred as training images; 0.0 when alike.
-
-    Uses the train and validation splits only (never test). A value above 0 means the training
-    images were low-pass filtered relative to the evaluation images.
-    """
-    xt, _ = ds.split("train")
-    xv, _ = ds.split("val")
-    if not len(xt) or not len(xv):
-        return 0.0
-    target = float(np.median(sharpness(xt[:max_images])))
-    val = xv[:max_images]
-    if target >= ratio_threshold * float(np.median(sharpness(val))):
-        return 0.0
-    grid = np.arange(0.5, 6.01, 0.25)
-    gaps = [
-        abs(float(np.median(sharpness(np.stack([cv2.GaussianBlur(im, (0, 0), s) for im in val[:500]])))) - target)
-        for s in grid
-    ]
-    return float(grid[int(np.argmin(gaps))])
+        idx = quality.sample_indices(ds.labels, ds.splits, s, n_per_split, seed)
+        if len(idx):
+            out[s] = quality.sharpness(ds.images[idx])
+    return out

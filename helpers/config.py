@@ -22,6 +22,9 @@ PREPARED_DIR = OUTPUTS_DIR / "prepared"
 #: Environment variable naming a FER-2013 download (CSV, image folders, or the zip).
 DATASET_ENV = "FER2013_PATH"
 
+#: Environment variable naming a file where training writes a one-line progress report (set by the runner).
+PROGRESS_ENV = "FER_PROGRESS_FILE"
+
 #: FER-2013 label order of the original CSV: 0=Angry ... 6=Neutral.
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 IMAGE_SIZE = 48

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from helpers import config
+from helpers import config, quality
 from helpers.artifacts import atomic_write_bytes
 
 CLASS_INDEX = {name: i for i, name in enumerate(config.CLASS_NAMES)}
@@ -728,6 +728,8 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("path", nargs="?", help=f"csv, folder or zip (default: ${config.DATASET_ENV}, then data/)")
     chk.add_argument("--no-cache", action="store_true", help="ignore and do not write data/cache/")
     chk.add_argument("--all-skipped", action="store_true", help="list every skipped item")
+    chk.add_argument("--sample", type=int, default=2000, help="images per split for the sharpness/contrast check")
+    chk.add_argument("--seed", type=int, default=0, help="seed of that sample")
     args = ap.parse_args(argv)
     try:
         ds = load_fer2013(args.path, use_cache=not args.no_cache)
@@ -735,6 +737,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_report(ds, max_skipped=10**9 if args.all_skipped else 20))
+    stats = quality.split_stats(ds.images, ds.labels, ds.splits, args.sample, args.seed)
+    print(f"\nimage processing per split (seeded sample of up to {args.sample} images from every class):")
+    print(stats.round(2).to_string())
+    warnings = quality.processing_warnings(stats)
+    for w in warnings:
+        print(w)
+    if not warnings:
+        print("train and test images are processed alike (sharpness and contrast match)")
     return 0
 
 

@@ -18,7 +18,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from helpers import config
+from helpers import config, models
 from helpers.pipeline import to_model_input
 
 
@@ -262,23 +262,58 @@ def latency_ms(model: keras.Model, image: np.ndarray, repeats: int = 50) -> dict
 # --------------------------------------------------------------------------- saliency
 
 
+def feature_layer(model: keras.Model) -> keras.layers.Layer:
+    """The last spatial feature map of the trunk: the layer named ``features`` (every builder here names it).
+
+    For models from elsewhere: the last layer with a spatial (rank-4) output that is a non-linearity
+    (an activation, or a convolution with one), never a 1x1 shortcut, pooling or dropout layer.
+    """
+    names = {ly.name for ly in model.layers}
+    if models.FEATURES in names:
+        return model.get_layer(models.FEATURES)
+    for ly in reversed(model.layers):
+        if len(ly.output.shape) != 4:
+            continue
+        act = getattr(ly, "activation", None)
+        if isinstance(ly, keras.layers.Activation | keras.layers.ReLU) or (
+            isinstance(ly, keras.layers.Conv2D) and act is not None and act.__name__ != "linear"
+        ):
+            return ly
+    raise ValueError(f"{model.name}: no spatial feature map found for Grad-CAM")
+
+
+def _logit_head(model: keras.Model) -> keras.layers.Dense:
+    head = model.layers[-1]
+    if not isinstance(head, keras.layers.Dense):
+        raise ValueError(f"{model.name}: Grad-CAM needs a Dense output layer, found {head.__class__.__name__}")
+    return head
+
+
 def grad_cam(
-    model: keras.Model, images: np.ndarray, class_idx: np.ndarray | None = None, layer_name: str | None = None
+    model: keras.Model, images: np.ndarray, class_idx: np.ndarray | None = None, upsample: bool = True
 ) -> np.ndarray:
-    """Grad-CAM heatmaps (N, H, W) in [0, 1] for the predicted (or given) class, at the last conv layer."""
-    if layer_name is None:
-        convs = [ly.name for ly in model.layers if isinstance(ly, keras.layers.Conv2D | keras.layers.SeparableConv2D)]
-        layer_name = convs[-1]
-    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+    """Grad-CAM heatmaps in [0, 1] for the predicted (or given) class.
+
+    Gradients are those of the class's pre-softmax (or pre-sigmoid) logit, recomputed from the output
+    layer's kernel, with respect to :func:`feature_layer`'s map. Returns (N, H, W) at the image size,
+    or at the feature map's own size with ``upsample=False``.
+    """
+    fmap_layer, head = feature_layer(model), _logit_head(model)
+    grad_model = keras.Model(model.inputs, [fmap_layer.output, head.input])
     size, channels = model.input_shape[1], model.input_shape[3]
     x = to_model_input(images, size, channels)
     with tf.GradientTape() as tape:
-        fmap, probs = grad_model(x, training=False)
-        idx = tf.argmax(probs, 1) if class_idx is None else tf.constant(class_idx)
-        score = tf.gather(probs, idx, batch_dims=1)
+        fmap, hidden = grad_model(x, training=False)
+        logits = tf.matmul(hidden, head.kernel) + head.bias
+        if logits.shape[-1] == 1:  # sigmoid head: the positive logit, or its negative for class 0
+            logits = tf.concat([-logits, logits], axis=1)
+        idx = tf.argmax(logits, 1) if class_idx is None else tf.constant(np.asarray(class_idx), tf.int64)
+        score = tf.gather(logits, idx, batch_dims=1)
     grads = tape.gradient(score, fmap)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[..., None]
-    cam = tf.image.resize(cam, images.shape[1:3])[..., 0].numpy()
+    if upsample:
+        cam = tf.image.resize(cam, images.shape[1:3])
+    cam = cam[..., 0].numpy()
     cam /= cam.max(axis=(1, 2), keepdims=True) + 1e-8
     return cam

@@ -17,61 +17,30 @@ N_CLASSES = len(config.CLASS_NAMES)
 INPUT_48 = (config.IMAGE_SIZE, config.IMAGE_SIZE, 1)
 
 
-@keras.saving.register_keras_serializable(package="fer")
-class DomainBlur(layers.Layer):
-    """Fixed Gaussian blur applied at inference only (identity while training).
-
-    For datasets whose training images are blurred but whose test images are sharp (measured by
-    :func:`helpers.audit.train_blur_sigma`): inputs at inference are blurred to match the training
-    domain. Saved with the model, so every consumer of the ``.keras`` file gets it.
-    """
-
-    def __init__(self, sigma: float, **kwargs):
-        super().__init__(**kwargs)
-        self.sigma = float(sigma)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "sigma": self.sigma}
-
-    def call(self, x, training=None):
-        if training or self.sigma <= 0:
-            return x
-        radius = max(1, int(round(3 * self.sigma)))
-        t = keras.ops.arange(-radius, radius + 1, dtype="float32")
-        g = keras.ops.exp(-(t**2) / (2 * self.sigma**2))
-        g = g / keras.ops.sum(g)
-        channels = x.shape[-1]
-        kx = keras.ops.tile(keras.ops.reshape(g, (1, -1, 1, 1)), (1, 1, channels, 1))
-        ky = keras.ops.tile(keras.ops.reshape(g, (-1, 1, 1, 1)), (1, 1, channels, 1))
-        pad = [[0, 0], [radius, radius], [radius, radius], [0, 0]]
-        y = keras.ops.pad(x, pad, mode="symmetric")
-        y = keras.ops.depthwise_conv(y, kx, padding="valid")
-        return keras.ops.depthwise_conv(y, ky, padding="valid")
+#: Name of the last spatial feature map of every trunk (Grad-CAM and feature inspection read it by name).
+FEATURES = "features"
 
 
-def _input_stem(inputs, blur_sigma: float = 0.0):
-    """Optional inference-time domain blur, then scaling of 0-255 pixels to [0, 1]."""
-    x = DomainBlur(blur_sigma, name="domain_blur")(inputs) if blur_sigma else inputs
-    return layers.Rescaling(1 / 255.0)(x)
+def _input_stem(inputs):
+    """Scale 0-255 pixels to [0, 1] (a parameter-free layer, saved with the model)."""
+    return layers.Rescaling(1 / 255.0)(inputs)
 
 
-def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same"):
+def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same", name: str | None = None):
     x = layers.Conv2D(filters, kernel, padding=padding)(x)
     x = layers.BatchNormalization()(x)
-    return layers.Activation("relu")(x)
+    return layers.Activation("relu", name=name)(x)
 
 
-def baseline_cnn(
-    input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = N_CLASSES, blur_sigma: float = 0.0
-) -> keras.Model:
+def baseline_cnn(input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = N_CLASSES) -> keras.Model:
     """Seed tutorial baseline: 3 x [Conv-BN-ReLU-MaxPool-Dropout(0.25)], Dense(128)-BN-ReLU-Dropout(0.5).
 
     684,935 parameters at 48x48x1 with 7 classes.
     """
     inputs = keras.Input(input_shape, name="pixels")
-    x = _input_stem(inputs, blur_sigma)
+    x = _input_stem(inputs)
     for filters in (32, 64, 128):
-        x = _conv_bn_relu(x, filters)
+        x = _conv_bn_relu(x, filters, name=FEATURES if filters == 128 else None)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
@@ -88,7 +57,6 @@ def dcnn(
     n_classes: int = N_CLASSES,
     width: int = 32,
     dense: int = 256,
-    blur_sigma: float = 0.0,
 ) -> keras.Model:
     """Deeper VGG-style CNN: 4 stages of paired 3x3 Conv-BN-ReLU, MaxPool, Dropout; Dense head.
 
@@ -98,10 +66,10 @@ def dcnn(
     reasonable time.
     """
     inputs = keras.Input(input_shape, name="pixels")
-    x = _input_stem(inputs, blur_sigma)
+    x = _input_stem(inputs)
     for i, drop in enumerate((0.2, 0.25, 0.3, 0.35)):
-        for _ in range(2):
-            x = _conv_bn_relu(x, width * 2**i)
+        for j in range(2):
+            x = _conv_bn_relu(x, width * 2**i, name=FEATURES if (i, j) == (3, 1) else None)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(drop)(x)
     x = layers.Flatten()(x)
@@ -113,8 +81,8 @@ def dcnn(
     return keras.Model(inputs, outputs, name="dcnn")
 
 
-def _res_block(x, filters: int):
-    """Residual block: two 3x3 Conv-BN with a projection shortcut, then ReLU and 2x2 max-pooling."""
+def _res_block(x, filters: int, name: str | None = None):
+    """Residual block: two 3x3 Conv-BN with a projection shortcut, then ReLU (named ``name``) and 2x2 max-pooling."""
     shortcut = x
     y = _conv_bn_relu(x, filters)
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
@@ -122,7 +90,7 @@ def _res_block(x, filters: int):
     if shortcut.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False)(shortcut)
         shortcut = layers.BatchNormalization()(shortcut)
-    y = layers.Activation("relu")(layers.Add()([y, shortcut]))
+    y = layers.Activation("relu", name=name)(layers.Add()([y, shortcut]))
     return layers.MaxPooling2D(2)(y)
 
 
@@ -131,7 +99,6 @@ def efficient_cnn(
     n_classes: int = N_CLASSES,
     widths: tuple[int, ...] = (32, 64, 128),
     dropout: float = 0.3,
-    blur_sigma: float = 0.0,
 ) -> keras.Model:
     """Our CPU-friendly model: a strided stem, residual 3x3 blocks at 24/12/6 px, global average pooling.
 
@@ -140,26 +107,26 @@ def efficient_cnn(
     on TensorFlow's CPU kernels (measured here).
     """
     inputs = keras.Input(input_shape, name="pixels")
-    x = _input_stem(inputs, blur_sigma)
+    x = _input_stem(inputs)
     x = _conv_bn_relu(x, widths[0])
     x = layers.MaxPooling2D(2)(x)
-    for filters in widths:
-        x = _res_block(x, filters)
+    for i, filters in enumerate(widths):
+        x = _res_block(x, filters, name=FEATURES if i == len(widths) - 1 else None)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs, name="efficient_cnn")
 
 
-def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3), blur_sigma: float = 0.0) -> keras.Model:
+def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3)) -> keras.Model:
     """Seed happy/sad project: Conv 32/64/128 (3x3 valid, ReLU) each + MaxPool; Dense(512); sigmoid.
 
     59,076,673 parameters at 256x256x3.
     """
     inputs = keras.Input(input_shape, name="pixels")
-    x = _input_stem(inputs, blur_sigma)
+    x = _input_stem(inputs)
     for filters in (32, 64, 128):
-        x = layers.Conv2D(filters, 3, padding="valid", activation="relu")(x)
+        x = layers.Conv2D(filters, 3, padding="valid", activation="relu", name=FEATURES if filters == 128 else None)(x)
         x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(512, activation="relu")(x)
@@ -168,14 +135,14 @@ def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3), blur_sigm
     return keras.Model(inputs, outputs, name="binary_seed_cnn")
 
 
-def binary_compact_cnn(input_shape: tuple[int, int, int] = INPUT_48, blur_sigma: float = 0.0) -> keras.Model:
+def binary_compact_cnn(input_shape: tuple[int, int, int] = INPUT_48) -> keras.Model:
     """Compact binary model at 48x48 grayscale: the efficient backbone at half width, sigmoid head."""
     inputs = keras.Input(input_shape, name="pixels")
-    x = _input_stem(inputs, blur_sigma)
+    x = _input_stem(inputs)
     x = _conv_bn_relu(x, 16)
     x = layers.MaxPooling2D(2)(x)
     for filters in (16, 32, 64):
-        x = _res_block(x, filters)
+        x = _res_block(x, filters, name=FEATURES if filters == 64 else None)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
     outputs = layers.Dense(1, activation="sigmoid", name="prob")(x)

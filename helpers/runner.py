@@ -1,8 +1,9 @@
 """Run the numbered notebooks headlessly with papermill: ``python -m helpers.runner --profile quick``.
 
-Each profile is a set of parameter overrides per notebook (the notebooks' own ``parameters`` cell
-holds the defaults). Executed copies go to ``outputs/notebooks/``. A failure names the notebook and
-the cell that broke, and the run stops there.
+Parameters come from :mod:`helpers.profiles`. Executed copies go to ``outputs/notebooks/``. The console
+shows one line per notebook and a live progress line while a model trains (written by the training
+loop to the file named by ``FER_PROGRESS_FILE``); the notebooks' own output stays in the executed
+copies. A failure names the notebook and the cell that broke, and the run stops there.
 """
 
 from __future__ import annotations
@@ -10,61 +11,15 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 from helpers import config
-
-NOTEBOOKS = (
-    "01_explore_fer2013",
-    "02_preprocess_augment",
-    "03_cnn_baseline",
-    "04_dcnn_compare",
-    "05_binary_happy_sad",
-    "06_evaluate_confusion_pr",
-)
-
-#: Parameter overrides per profile and notebook prefix ("*" applies to every notebook).
-PROFILES: dict[str, dict[str, dict]] = {
-    # seconds to a couple of minutes: a tiny subset, one epoch; used by the tests
-    "smoke": {
-        "*": {"profile": "smoke"},
-        "02": {"max_train": 700, "max_eval": 300},
-        "03": {"epochs": 1},
-        "04": {"epochs": 1, "models_to_train": ["dcnn", "efficient_cnn"], "latency_repeats": 5},
-        "05": {"epochs": 1, "seed_epochs": 1, "seed_max_train": 64, "n_demo_photos": 120},
-        "06": {"tta_modes": ["flip"], "n_boot": 50, "n_demo_photos": 2},
-    },
-    # all six on the real FER-2013 within about 20 minutes on a 2-core CPU
-    "quick": {
-        "*": {"profile": "quick"},
-        "02": {"max_train": 8000, "max_eval": None},
-        "03": {"epochs": 8},
-        "04": {"epochs": 6, "models_to_train": ["efficient_cnn", "dcnn"]},
-        "05": {"epochs": 8, "seed_epochs": 2, "seed_max_train": 1000, "n_demo_photos": 600},
-        "06": {"tta_modes": ["flip", "tencrop"], "n_boot": 300},
-    },
-    # the real experiment: hours on a CPU, minutes on a GPU
-    "full": {
-        "*": {"profile": "full"},
-        "02": {"max_train": None, "max_eval": None},
-        "03": {"epochs": 60},
-        "04": {"epochs": 60, "models_to_train": ["efficient_cnn", "dcnn"]},
-        "05": {"epochs": 40, "seed_epochs": 20, "seed_max_train": None, "n_demo_photos": 2000},
-        "06": {"tta_modes": ["flip", "tencrop"], "n_boot": 1000},
-    },
-}
-
-
-def params_for(notebook: str, profile: str, extra: dict | None = None) -> dict:
-    """Parameters injected into ``notebook`` for ``profile``, with ``extra`` on top."""
-    if profile not in PROFILES:
-        raise SystemExit(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    p = dict(PROFILES[profile].get("*", {}))
-    p.update(PROFILES[profile].get(notebook[:2], {}))
-    p.update(extra or {})
-    return p
+from helpers.profiles import NOTEBOOKS, PROFILES, params_for
 
 
 def parse_params(text: str | None) -> dict:
@@ -95,6 +50,65 @@ def _failed_cell(path: Path) -> str:
     return "unknown cell"
 
 
+def _quiet_kernels() -> None:
+    """Keep TensorFlow's C++ and Python INFO/WARNING lines and Jupyter's kernel notices off the console."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    for name in ("papermill", "traitlets", "nbclient", "jupyter_client", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _kernel_manager_logging_to(path: Path) -> type:
+    """A Jupyter kernel manager whose kernel writes its own stderr (ipykernel notices, C++ logs) to ``path``."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            kw.setdefault("stderr", path.open("ab"))
+            return await super().start_kernel(**kw)
+
+    return LoggedKernelManager
+
+
+class ProgressLine:
+    """Prints the training loop's progress file as one live line (or a line per change when not a terminal)."""
+
+    def __init__(self, path: Path, stream=None):
+        self.path, self.stream = path, stream or sys.stdout
+        self.live = self.stream.isatty()
+        self._last, self._stop = "", threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> ProgressLine:
+        self.path.unlink(missing_ok=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.live and self._last:
+            self.stream.write("\r" + " " * min(len(self._last) + 4, 160) + "\r")
+            self.stream.flush()
+        self.path.unlink(missing_ok=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                line = self.path.read_text().strip()
+            except OSError:
+                continue
+            if not line or line == self._last:
+                continue
+            if self.live:
+                self.stream.write(f"\r    {line[:150]:<150}")
+            elif line.split(" step ")[0] != self._last.split(" step ")[0]:  # logs: one line per epoch
+                self.stream.write(f"    {line.split(' step ')[0]}\n")
+            self.stream.flush()
+            self._last = line
+
+
 def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
     """Execute one notebook into outputs/notebooks/; returns seconds taken. Raises SystemExit on failure."""
     import papermill as pm
@@ -102,20 +116,29 @@ def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
     config.ensure_dirs()
     src = config.NOTEBOOKS_DIR / f"{name}.ipynb"
     dst = config.EXECUTED_DIR / f"{name}.ipynb"
-    params = params_for(name, profile, extra)
-    print(f"==> {name}  [profile {profile}]  {params}", flush=True)
+    try:
+        params = params_for(name, profile, extra)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    shown = {k: v for k, v in params.items() if k != "profile"}
+    print(f"==> {name}  [profile {profile}]  {shown}", flush=True)
+    progress = config.OUTPUTS_DIR / f".progress-{os.getpid()}"
+    os.environ[config.PROGRESS_ENV] = str(progress)
+    _quiet_kernels()
     t = time.perf_counter()
     try:
-        pm.execute_notebook(
-            str(src),
-            str(dst),
-            parameters=params,
-            kernel_name="python3",
-            cwd=str(config.NOTEBOOKS_DIR),
-            progress_bar=False,
-            log_output=True,
-            request_save_on_cell_execute=True,
-        )
+        with ProgressLine(progress):
+            pm.execute_notebook(
+                str(src),
+                str(dst),
+                parameters=params,
+                kernel_name="python3",
+                cwd=str(config.NOTEBOOKS_DIR),
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=True,
+                kernel_manager_class=_kernel_manager_logging_to(dst.with_suffix(".kernel.log")),
+            )
     except pm.PapermillExecutionError as e:
         raise SystemExit(
             f"FAILED: notebook {name}, cell {e.cell_index}: {e.ename}: {e.evalue}\n"
@@ -123,6 +146,8 @@ def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
         ) from None
     except Exception as e:  # kernel died, missing notebook, ...
         raise SystemExit(f"FAILED: notebook {name}: {e.__class__.__name__}: {e}; {_failed_cell(dst)}") from None
+    finally:
+        os.environ.pop(config.PROGRESS_ENV, None)
     return time.perf_counter() - t
 
 

@@ -17,7 +17,7 @@ from helpers.data import FerDataset, LoadReport
 
 #: Images per class in train / val / test, imbalanced like FER-2013 (disgust rare, happy common).
 CLASS_WEIGHTS = (0.14, 0.03, 0.14, 0.25, 0.17, 0.11, 0.16)
-SPLIT_SIZES = {"train": 2800, "val": 700, "test": 700}
+SPLIT_SIZES = {"train": 8000, "val": 1000, "test": 1000}
 S = 4  # supersampling factor for smooth anti-aliased drawing
 
 # Expression parameters per class: (mouth_curve, mouth_open, brow_tilt, brow_raise, eye_open, wrinkle)

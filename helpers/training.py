@@ -9,6 +9,7 @@ run killed at any moment resumes from its last complete epoch. The final model i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -162,6 +163,46 @@ class RunKeeper(keras.callbacks.Callback):
             st["lr_wait"] = 0
 
 
+class ProgressFile(keras.callbacks.Callback):
+    """Writes one line, 'name: epoch k/n step s/S  val_accuracy ...  ETA ...', to a file for a console runner."""
+
+    def __init__(self, path: str | Path, name: str, epochs: int, steps: int, every_s: float = 2.0):
+        super().__init__()
+        self.path, self.name, self.epochs, self.steps, self.every_s = Path(path), name, epochs, steps, every_s
+        self._epoch, self._t_epoch, self._t_write, self._durations, self._val = 0, 0.0, 0.0, [], ""
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError):  # progress is a courtesy; never fail training over it
+            atomic_write_bytes(self.path, text.encode())
+
+    def _eta(self, step: int) -> str:
+        per_epoch = float(np.mean(self._durations)) if self._durations else None
+        if per_epoch is None and step:
+            per_epoch = (time.perf_counter() - self._t_epoch) * self.steps / step
+        if per_epoch is None:
+            return ""
+        left = per_epoch * (self.epochs - self._epoch - 1) + max(0.0, per_epoch * (1 - step / max(self.steps, 1)))
+        return f"  ETA {left / 60:.1f} min (at most)"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._t_epoch = epoch, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self._t_write >= self.every_s:
+            self._t_write = now
+            self._write(
+                f"{self.name}: epoch {self._epoch + 1}/{self.epochs} step {batch + 1}/{self.steps}{self._val}"
+                f"{self._eta(batch + 1)}"
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._durations.append(time.perf_counter() - self._t_epoch)
+        val = {k: v for k, v in (logs or {}).items() if k.startswith("val_") and k != "val_loss"}
+        self._val = "".join(f"  {k} {float(v):.3f}" for k, v in val.items())
+        self._write(f"{self.name}: epoch {epoch + 1}/{self.epochs} done{self._val}{self._eta(self.steps)}")
+
+
 def _fresh_state(cfg: TrainConfig) -> dict:
     return {
         "key": cfg.key(),
@@ -250,6 +291,9 @@ def train(
     val_ds = pipeline.make_dataset(*val_xy, training=False, **common)
     cw = pipeline.class_weights(y_tr, cfg.n_classes) if cfg.class_weight and cfg.n_classes > 1 else None
     keeper = RunKeeper(run_dir, cfg, state, verbose)
+    extra = list(callbacks or [])
+    if os.environ.get(config.PROGRESS_ENV):
+        extra.append(ProgressFile(os.environ[config.PROGRESS_ENV], name, cfg.epochs, steps))
     if start < cfg.epochs and not state.get("stopped_early"):
         model.fit(
             train_ds,
@@ -257,7 +301,7 @@ def train(
             epochs=cfg.epochs,
             initial_epoch=start,
             class_weight=cw,
-            callbacks=[keeper, *(callbacks or [])],
+            callbacks=[keeper, *extra],
             verbose=verbose,
             shuffle=False,
         )

@@ -151,3 +151,26 @@ def isolated_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     yield out
     shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory) -> dict[str, Path]:
+    """Every registered architecture after one training step through ``training.train``, saved as notebooks save it."""
+    from helpers import models, training
+    from helpers.synthetic import make_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("trained")
+    ds = make_synthetic_dataset(seed=0, sizes={"train": 32, "val": 32, "test": 16})
+    (x, y), val = ds.split("train"), ds.split("val")
+    paths = {}
+    for name in models.BUILDERS:
+        kw: dict = dict(model=name, epochs=1, batch_size=32, lr=1e-3, seed=1, augment="none")
+        tr, va = (x, y), val
+        if name.startswith("binary"):
+            kw.update(n_classes=1, monitor="val_auc")
+            tr, va = (x, (y == 3).astype(int)), (val[0], (val[1] == 3).astype(int))
+        if name == "binary_seed_cnn":
+            kw.update(input_size=256, channels=3)
+        r = training.train(training.TrainConfig(**kw), tr, va, name=name, models_dir=out, verbose=0)
+        paths[name] = r.model_path
+    return paths

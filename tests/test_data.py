@@ -241,3 +241,53 @@ def test_real_fer2013_official_counts(real_path):
         "surprise": 831,
         "neutral": 1233,
     }
+
+
+def _write_layout(root: Path, blur_train: bool) -> Path:
+    """A small FER-2013 folder layout from synthetic faces; training images optionally Gaussian-blurred."""
+    import cv2
+
+    from helpers.synthetic import make_synthetic_dataset
+
+    ds = make_synthetic_dataset(seed=2, sizes={"train": 280, "val": 140, "test": 140})
+    prefix = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+    for i, (im, lab, split) in enumerate(zip(ds.images, ds.labels, ds.splits)):
+        if split == "train" and blur_train:
+            im = cv2.GaussianBlur(im, (0, 0), 3.0)
+        folder = root / ("train" if split == "train" else "test") / config.CLASS_NAMES[lab]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{prefix[split]}_{i}.png"), im)
+    return root
+
+
+@pytest.mark.parametrize("blur_train", [True, False])
+def test_check_warns_when_train_is_processed_differently(tmp_path, capsys, isolated_outputs, blur_train):
+    root = _write_layout(tmp_path / "fer", blur_train)
+    assert data.main(["check", str(root), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "median_sharpness" in out
+    warned = "WARNING: training images look differently processed than val images" in out
+    assert warned == blur_train, out
+    assert ("blurred training images?" in out) == blur_train
+    assert ("processed alike" in out) == (not blur_train)
+
+
+def test_quality_sample_draws_from_every_class():
+    """Folder layouts are sorted by class: the first N images would all be one class."""
+    from helpers import quality
+
+    labels = np.repeat(np.arange(7), 100)
+    splits = np.array(["train"] * 700)
+    idx = quality.sample_indices(labels, splits, "train", 70, seed=0)
+    assert len(idx) == 70 and set(labels[idx]) == set(range(7))
+    assert not np.array_equal(idx, quality.sample_indices(labels, splits, "train", 70, seed=1))
+    np.testing.assert_array_equal(idx, quality.sample_indices(labels, splits, "train", 70, seed=0))
+
+
+@pytest.mark.realdata
+def test_real_fer2013_train_and_test_processed_alike(real_path, isolated_outputs):
+    from helpers import audit
+
+    stats, warnings = audit.processing_check(data.load_fer2013(real_path))
+    assert warnings == [], warnings
+    assert set(stats.index) == {"train", "val", "test"} and (abs(stats["sampled"] - 2000) <= 7).all()

@@ -118,3 +118,20 @@ def test_video_frames_are_classified(model_file, tmp_path):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     assert predict.run([str(broken)], model_file, tmp_path / "out2")["failed"] == 1
+
+
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_cli_loads_every_saved_model(name, trained_models, tmp_path, capsys):
+    """Each architecture, trained one step and saved by the project's own code, serves the predict CLI."""
+    photos = tmp_path / "in"
+    photos.mkdir()
+    faces_ = synthetic.make_synthetic_dataset(seed=3, sizes={"train": 0, "val": 0, "test": 8}).images
+    synthetic.save_rgb(photos / "group.jpg", synthetic.tile_faces(list(faces_[:3]), np.random.default_rng(0)))
+    out = tmp_path / "out"
+    code = predict.main([str(photos), "--model", str(trained_models[name]), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    rows = pd.read_csv(out / "predictions.csv")
+    assert len(rows) >= 1 and "summary: 1 image(s)" in captured.out
+    probs = rows.filter(like="p_").to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-3)

@@ -21,18 +21,54 @@ def tiny():
     return make_synthetic_dataset(seed=0, sizes=TINY)
 
 
+def layer_types(model) -> list[str]:
+    return [ly.__class__.__name__ for ly in model.layers]
+
+
+#: The published seed architectures, layer by layer (scaling by 1/255 is the only addition: parameter-free,
+#: it replaces ImageDataGenerator's rescale so that inference cannot forget it).
+SEED_BASELINE = (
+    ["InputLayer", "Rescaling"]
+    + ["Conv2D", "BatchNormalization", "Activation", "MaxPooling2D", "Dropout"] * 3
+    + ["Flatten", "Dense", "BatchNormalization", "Activation", "Dropout", "Dense"]
+)
+SEED_BINARY = ["InputLayer", "Rescaling"] + ["Conv2D", "MaxPooling2D"] * 3 + ["Flatten", "Dense", "Dropout", "Dense"]
+
+
 def test_seed_baseline_exact():
     m = models.baseline_cnn()
     assert m.count_params() == 684_935
+    assert layer_types(m) == SEED_BASELINE
     assert m.input_shape == (None, 48, 48, 1) and m.output_shape == (None, 7)
     convs = [ly for ly in m.layers if ly.__class__.__name__ == "Conv2D"]
     assert [c.filters for c in convs] == [32, 64, 128] and all(c.padding == "same" for c in convs)
+    assert [ly.units for ly in m.layers if ly.__class__.__name__ == "Dense"] == [128, 7]
 
 
 def test_seed_binary_exact():
     m = models.binary_seed_cnn()
     assert m.count_params() == 59_076_673
+    assert layer_types(m) == SEED_BINARY
     assert m.input_shape == (None, 256, 256, 3) and m.output_shape == (None, 1)
+
+
+def test_no_inference_only_layers():
+    """Every builder's model computes the same function in training and inference mode, but for dropout/BN."""
+    for name in models.BUILDERS:
+        types = set(layer_types(models.build(name)))
+        assert types <= {
+            "InputLayer",
+            "Rescaling",
+            "Conv2D",
+            "BatchNormalization",
+            "Activation",
+            "MaxPooling2D",
+            "Dropout",
+            "Flatten",
+            "Dense",
+            "Add",
+            "GlobalAveragePooling2D",
+        }, (name, types)
 
 
 def test_own_models_are_smaller():

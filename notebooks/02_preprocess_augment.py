@@ -1,0 +1,100 @@
+# %% [markdown]
+# # 02 · Preprocess and augment
+#
+# **Purpose:** fix the split protocol, normalisation, class weights and augmentation settings, show what each
+# augmentation does, and cache the prepared data for notebooks 03-06.
+#
+# **Inputs:** the dataset (as in 01). **Outputs:** `outputs/prepared/fer_prepared.npz`,
+# `outputs/figures/02_preprocess-*.png`, `outputs/metrics/02_preprocess.json`.
+
+# %% tags=["parameters"]
+profile = "quick"  # run profile name (smoke / quick / full)
+dataset_path = None  # FER-2013 csv, folder or zip; None: $FER2013_PATH, then data/, then the embedded sample
+seed = 42  # seed for subsampling and augmentation examples
+max_train = None  # keep at most this many training images (stratified); None keeps all
+max_eval = None  # keep at most this many validation and test images each; None keeps all (use for smoke runs only)
+augmentations = ["none", "seed", "light", "strong"]  # augmentation presets to illustrate
+n_examples = 6  # faces per augmentation figure
+n_variants = 6  # augmented copies per face
+
+# %% [markdown]
+# ## Setup
+
+# %%
+# %matplotlib inline
+
+from helpers import artifacts, audit, config, data, display, pipeline, plots, profiles, training
+
+config.ensure_dirs()
+training.set_seed(seed)
+
+# %% [markdown]
+# ## Prepare data
+# Load, then apply the official protocol: Training -> train, PublicTest -> validation (model selection), PrivateTest ->
+# test (reported once).
+
+# %%
+full = data.load_fer2013(dataset_path, seed=seed)
+display.banner(full.synthetic)
+ds = data.subsample(full, max_train=max_train, max_eval=max_eval, seed=seed)
+display.table(ds.counts(), "Images used per class and split")
+display.md(
+    f"Using **{int((ds.splits == 'train').sum())}** of {int((full.splits == 'train').sum())} training "
+    f"images, {int((ds.splits == 'val').sum())} validation and {int((ds.splits == 'test').sum())} test images."
+)
+
+# %% [markdown]
+# ### Normalisation
+# Models take raw 0-255 pixels and divide by 255 in their first layer, so training, evaluation and inference can never
+# disagree on scaling. Pixel statistics per split:
+
+# %%
+display.table(audit.pixel_stats(ds), "Pixel statistics (0-255)")
+
+# %% [markdown]
+# ### Class weights
+# 'Balanced' weights `n / (classes x count)`, optional in training (parameter `class_weight`).
+
+# %%
+x_train, y_train = ds.split("train")
+weights = pipeline.class_weights(y_train, len(ds.class_names))
+display.table(
+    __import__("pandas").DataFrame({"class": ds.class_names, "weight": list(weights.values())}),
+    "Balanced class weights",
+)
+
+# %% [markdown]
+# ## Augmentation
+# Each preset, applied on the tf.data graph. `seed` reproduces the seed tutorial's ImageDataGenerator (rotation 30 deg,
+# shear 0.2 deg, zoom 0.2, flip) with one resample per image.
+
+# %%
+for name in augmentations:
+    aug = pipeline.get_augment(name)
+    variants = pipeline.sample_augmented(x_train[:n_examples], aug, n_variants, seed)
+    grid = variants.reshape(-1, *variants.shape[2:])
+    fig = plots.image_grid(grid, ncols=n_variants, suptitle=f"augmentation: {name}  {aug.as_dict()}")
+    plots.save(fig, f"02_preprocess-augment-{name}", ds.synthetic)
+
+# %% [markdown]
+# ## Record
+# Cache the prepared splits for the next notebooks and save this notebook's metrics.
+
+# %%
+params = profiles.used("02", globals())
+prepared = data.save_prepared(
+    ds,
+    {"profile": params["profile"], "params": params["params"], "identity": full.identity(), "class_weights": weights},
+)
+artifacts.save_metrics(
+    "02_preprocess",
+    {
+        "used_counts": ds.counts().to_dict(),
+        "class_weights": weights,
+        "augmentations": {n: pipeline.get_augment(n).as_dict() for n in augmentations},
+    },
+    params=params,
+    seed=seed,
+    dataset=full.identity(),
+)
+print(prepared)

@@ -1,0 +1,99 @@
+# %% [markdown]
+# # 04 · Deeper CNN vs baseline
+#
+# **Purpose:** train the deeper VGG-style DCNN and our CPU-efficient residual model, and compare them with the
+# baseline on parameters, time per epoch, accuracy, macro-F1, per-class F1 and latency.
+#
+# **Inputs:** prepared data (02) and the baseline's metrics (03). **Outputs:**
+# `outputs/models/{dcnn,efficient_cnn}.keras`,
+# `outputs/figures/04_compare-*.png`, `outputs/metrics/04_compare.json`.
+
+# %% tags=["parameters"]
+profile = "quick"  # run profile name (smoke / quick / full)
+seed = 42  # seed for weights, shuffling and augmentation
+models_to_train = ["dcnn", "efficient_cnn"]  # architectures to train and compare with the baseline
+epochs = 7  # maximum epochs per model (early stopping may end sooner)
+batch_size = 64  # images per step
+lr = 1e-3  # Adam learning rate for every model here
+schedule = "plateau"  # learning-rate schedule: plateau, cosine or constant
+patience = 3  # early-stopping patience (epochs without val_accuracy improvement)
+augment = "seed"  # augmentation preset (same as the baseline for a fair comparison)
+latency_repeats = 30  # single-image latency measurements per model
+
+# %% [markdown]
+# ## Setup
+
+# %%
+# %matplotlib inline
+import pandas as pd
+
+from helpers import config, data, display, experiments, models, plots, profiles, training
+
+config.ensure_dirs()
+training.set_seed(seed)
+
+# %% [markdown]
+# ## Prepare data
+
+# %%
+ds, meta = data.load_prepared()
+display.banner(ds.synthetic)
+baseline = experiments.load_recorded("03_baseline")
+
+# %% [markdown]
+# ## Build
+# Parameter counts and compute per image of each architecture.
+
+# %%
+arch = pd.DataFrame(
+    {
+        m: {"params": models.build(m).count_params(), "MFLOPs/image": models.flops_per_image(models.build(m)) / 1e6}
+        for m in ["baseline_cnn", *models_to_train]
+    }
+).T
+display.table(arch, "Architectures")
+
+# %% [markdown]
+# ## Train
+# Each model with the same data, augmentation and selection rule as the baseline.
+
+# %%
+exps = [
+    experiments.train_and_evaluate(
+        training.TrainConfig(
+            model=m,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            schedule=schedule,
+            patience=patience,
+            augment=augment,
+            seed=seed,
+        ),
+        ds,
+        m,
+        latency_repeats,
+    )
+    for m in models_to_train
+]
+records = {**baseline, **experiments.as_records(exps)}
+plots.save(plots.learning_curves(experiments.histories(records)), "04_compare-learning-curves", ds.synthetic)
+
+# %% [markdown]
+# ## Evaluate
+# Side by side; test = PrivateTest, test_full = PublicTest + PrivateTest.
+
+# %%
+table = experiments.comparison_table(records)
+display.table(table, "Comparison")
+f1 = experiments.per_class_f1(records)
+plots.save(
+    plots.bar_compare(f1, "f1", "class", "model", "Per-class F1 on test"), "04_compare-per-class-f1", ds.synthetic
+)
+best = table.loc["val_accuracy"].astype(float).idxmax()
+display.md(
+    f"Selected on validation: **{best}** (val {table.loc['val_accuracy', best]:.1%}, "
+    f"test {table.loc['test_accuracy', best]:.1%}, macro-F1 {table.loc['test_macro_f1', best]:.3f})."
+)
+params = profiles.used("04", globals(), meta["profile"])
+print(experiments.record("04_compare", exps, experiments.dataset_identity(ds, meta), params, seed))

@@ -1,0 +1,216 @@
+# %% [markdown]
+# # 06 · Evaluate: confusion, precision-recall, calibration, saliency
+#
+# **Purpose:** load the saved 7-class models without retraining and look deeper: confusion matrices, per-class
+# reports, one-vs-rest precision-recall curves, the most confident mistakes, test-time augmentation, calibration,
+# Grad-CAM, an ensemble, bootstrap confidence intervals, and predictions on new photos with face detection.
+#
+# **Inputs:** `outputs/models/*.keras` (03, 04) and prepared data (02). **Outputs:**
+# `outputs/figures/06_evaluate-*.png`,
+# `outputs/metrics/06_evaluate.json`.
+
+# %% tags=["parameters"]
+profile = "quick"  # run profile name (smoke / quick / full)
+seed = 42  # seed for bootstrap and example photos
+model_names = ["baseline_cnn", "dcnn", "efficient_cnn"]  # saved models to evaluate (those missing are skipped)
+tta_modes = ["flip", "tencrop"]  # test-time augmentation modes to measure
+n_boot = 300  # bootstrap resamples for confidence intervals
+n_mistakes = 16  # most confident mistakes shown
+n_demo_photos = 4  # group photos made from test faces for the prediction demo
+
+# %% [markdown]
+# ## Setup
+
+# %%
+# %matplotlib inline
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers import (
+    artifacts,
+    config,
+    data,
+    display,
+    evaluation,
+    experiments,
+    inference,
+    plots,
+    profiles,
+    synthetic,
+    training,
+)
+
+config.ensure_dirs()
+training.set_seed(seed)
+
+# %% [markdown]
+# ## Prepare data
+# Validation (PublicTest) for selection and calibration, test (PrivateTest) for reporting.
+
+# %%
+ds, meta = data.load_prepared()
+display.banner(ds.synthetic)
+(x_val, y_val), (x_test, y_test) = ds.split("val"), ds.split("test")
+loaded = {
+    n: training.load_model(config.MODELS_DIR / f"{n}.keras")
+    for n in model_names
+    if (config.MODELS_DIR / f"{n}.keras").exists()
+}
+display.md(f"Loaded {len(loaded)} saved model(s): {', '.join(loaded)}.")
+probs_val = {n: evaluation.predict_proba(m, x_val) for n, m in loaded.items()}
+probs_test = {n: evaluation.predict_proba(m, x_test) for n, m in loaded.items()}
+best = evaluation.best_on_validation(probs_val, y_val)
+display.md(f"Best on validation: **{best}**.")
+
+# %% [markdown]
+# ## Confusion matrices
+# Counts and row-normalised (recall per true class) for the model chosen on validation.
+
+# %%
+m_best = evaluation.classification_metrics(y_test, probs_test[best], ds.class_names)
+cm = np.array(m_best["confusion_matrix"])
+plots.save(
+    plots.confusion(cm, ds.class_names, False, f"{best}: counts (test)"), "06_evaluate-confusion-counts", ds.synthetic
+)
+plots.save(
+    plots.confusion(cm, ds.class_names, True, f"{best}: row-normalised (test)"),
+    "06_evaluate-confusion-normalised",
+    ds.synthetic,
+)
+display.table(evaluation.per_class_table(m_best), f"Classification report, {best}, test")
+display.md(
+    f"Accuracy {m_best['accuracy']:.1%}, macro-F1 {m_best['macro_f1']:.3f}, weighted-F1 {m_best['weighted_f1']:.3f}."
+)
+
+# %% [markdown]
+# ## Precision-recall
+# One-vs-rest curves with average precision per class.
+
+# %%
+plots.save(
+    plots.pr_curves(y_test, probs_test[best], ds.class_names, f"{best}: precision-recall (test)"),
+    "06_evaluate-pr-curves",
+    ds.synthetic,
+)
+
+# %% [markdown]
+# ## Most confident mistakes
+# Title: true -> predicted (confidence).
+
+# %%
+idx = evaluation.most_confident_mistakes(y_test, probs_test[best], n_mistakes)
+pred = probs_test[best].argmax(1)
+plots.save(
+    plots.image_grid(
+        x_test[idx],
+        [f"{ds.class_names[y_test[i]]}->{ds.class_names[pred[i]]} ({probs_test[best][i, pred[i]]:.2f})" for i in idx],
+    ),
+    "06_evaluate-confident-mistakes",
+    ds.synthetic,
+)
+
+# %% [markdown]
+# ## Test-time augmentation
+# Average predictions over flipped (and ten-crop) views; gain over a single view.
+
+# %%
+tta = {"none": m_best["accuracy"]}
+for mode in tta_modes:
+    tta[mode] = float((evaluation.predict_tta(loaded[best], x_test, mode).argmax(1) == y_test).mean())
+display.table(
+    pd.DataFrame({"test_accuracy": tta, "gain_points": {k: 100 * (v - tta["none"]) for k, v in tta.items()}}),
+    f"TTA, {best}",
+)
+
+# %% [markdown]
+# ## Calibration
+# Reliability diagram and expected calibration error (ECE), before and after temperature scaling fitted on validation.
+
+# %%
+temperature = evaluation.fit_temperature(y_val, probs_val[best])
+calibrated = evaluation.apply_temperature(probs_test[best], temperature)
+ece = {
+    "raw": evaluation.expected_calibration_error(y_test, probs_test[best]),
+    "temperature_scaled": evaluation.expected_calibration_error(y_test, calibrated),
+}
+plots.save(
+    plots.reliability(
+        {
+            "raw": evaluation.reliability_table(y_test, probs_test[best]),
+            f"T = {temperature:.2f}": evaluation.reliability_table(y_test, calibrated),
+        }
+    ),
+    "06_evaluate-reliability",
+    ds.synthetic,
+)
+display.md(f"Temperature {temperature:.2f}: ECE {ece['raw']:.3f} -> {ece['temperature_scaled']:.3f}.")
+
+# %% [markdown]
+# ## Grad-CAM
+# Where the network looks: two test faces per class. The heatmap weights the last feature map of the trunk by the
+# gradient of the predicted class's logit (before softmax).
+
+# %%
+pick = np.concatenate([np.flatnonzero(y_test == c)[:2] for c in range(len(ds.class_names))])
+cams = evaluation.grad_cam(loaded[best], x_test[pick])
+fmap = evaluation.feature_layer(loaded[best])
+display.md(f"Feature map used: `{fmap.name}` ({fmap.__class__.__name__}), {fmap.output.shape[1:3]} px.")
+plots.save(
+    plots.cam_overlay(x_test[pick], cams, [f"{ds.class_names[y_test[i]]}->{ds.class_names[pred[i]]}" for i in pick]),
+    "06_evaluate-gradcam",
+    ds.synthetic,
+)
+
+# %% [markdown]
+# ## Ensemble and confidence intervals
+# Average of the saved models' probabilities; bootstrap 95% intervals.
+
+# %%
+rows = {n: evaluation.ci_row(y_test, p, n_boot, seed) for n, p in probs_test.items()}
+if len(loaded) > 1:
+    rows["ensemble"] = evaluation.ci_row(y_test, evaluation.ensemble_proba(list(probs_test.values())), n_boot, seed)
+ci_table = pd.DataFrame(rows).T
+display.table(ci_table, "Test (PrivateTest) with 95% bootstrap intervals")
+
+# %% [markdown]
+# ## Predictions on new photos
+# Group photos made from test faces; every face is detected, cropped and classified.
+
+# %%
+demo_dir = Path(tempfile.mkdtemp())
+rng = np.random.default_rng(seed)
+for k in range(n_demo_photos):
+    synthetic.save_rgb(demo_dir / f"group_{k}.jpg", synthetic.tile_faces(list(x_test[rng.choice(len(x_test), 3)]), rng))
+predictor = inference.EmotionPredictor(loaded[best], ds.class_names)
+results = [predictor.predict_path(p) for p in sorted(demo_dir.glob("*.jpg"))]
+for r in results[:2]:
+    plots.save(plots.annotated(r.image, r.faces, ds.class_names), f"06_evaluate-predict-{r.path.stem}", ds.synthetic)
+display.table(pd.DataFrame([f.as_row(r.path.name) for r in results for f in r.faces]), "Faces found and classified")
+
+# %% [markdown]
+# ## Record
+
+# %%
+params = profiles.used("06", globals(), meta["profile"])
+print(
+    artifacts.save_metrics(
+        "06_evaluate",
+        {
+            "best_model": best,
+            "test": m_best,
+            "tta_accuracy": tta,
+            "temperature": temperature,
+            "ece": ece,
+            "bootstrap": ci_table.to_dict("index"),
+            "per_model_test": {
+                n: evaluation.classification_metrics(y_test, p, ds.class_names) for n, p in probs_test.items()
+            },
+        },
+        params=params,
+        seed=seed,
+        dataset=experiments.dataset_identity(ds, meta),
+    )
+)
