@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-$(GPU)
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup run-all run report lab test test-fast lint bench check-data clean clean-outputs kernel
+.PHONY: help setup run-all run report lab sync test test-fast lint bench check-data clean clean-outputs kernel
 
 help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -49,19 +49,23 @@ report: setup ## Render executed notebooks to HTML with an index page (outputs/r
 lab: setup ## Open JupyterLab on the notebooks with the project's kernel
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)$(if $(LAB_ARGS), $(LAB_ARGS))
 
+sync: setup ## Sync each notebook with its py:percent twin (edit either side), keeping .ipynb files output-free
+	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=ERROR notebooks/*.ipynb
+
 check-data: setup ## Print the load report of your FER-2013 download (FER2013_PATH or data/)
 	$(PY) -m helpers.data check
 
 test: setup ## Run the test suite (unit tests, real-data tests when FER2013_PATH is set, smoke notebooks)
-	$(VENV)/bin/ruff check helpers tests
+	$(VENV)/bin/ruff check helpers tests notebooks
 	$(PY) -m pytest -q -ra
 
 test-fast: setup ## Unit tests only (no notebook runs)
 	$(PY) -m pytest -q -ra -m "not notebooks"
 
-lint: setup ## ruff check + format check
-	$(VENV)/bin/ruff check helpers tests
-	$(VENV)/bin/ruff format --check helpers tests
+lint: setup ## ruff check + format check (the package, the tests and the notebooks' .py sides)
+	$(VENV)/bin/ruff check helpers tests notebooks
+	$(VENV)/bin/ruff format --check helpers tests notebooks
 
 bench: setup ## Benchmarks side by side, written to outputs/bench/bench.json
 	$(PY) -m helpers.bench

@@ -13,7 +13,7 @@ import sys
 
 from helpers import config
 from helpers.artifacts import atomic_write_bytes
-from helpers.runner import NOTEBOOKS
+from helpers.profiles import NOTEBOOKS
 
 HEADLINE_FIGURES = (
     "01_explore-class-distribution",
@@ -57,8 +57,10 @@ def _results_rows() -> list[tuple[str, dict]]:
     for nb in ("03_baseline", "04_compare"):
         path = config.METRICS_DIR / f"{nb}.json"
         if path.exists():
-            for name, rec in json.loads(path.read_text())["metrics"].items():
-                rows.append((name, rec["summary"]))
+            body = json.loads(path.read_text())
+            profile = (body.get("params") or {}).get("profile", "")
+            for name, rec in body["metrics"].items():
+                rows.append((name, {"profile": profile, **rec["summary"]}))
     return rows
 
 
@@ -91,6 +93,7 @@ def build_index(rendered: list[str]) -> str:
     rows = _results_rows()
     if rows:
         cols = [
+            "profile",
             "params",
             "seconds_per_epoch",
             "val_accuracy",

@@ -11,7 +11,7 @@
 profile = "quick"  # run profile name (smoke / quick / full)
 dataset_path = None  # FER-2013 csv, folder or zip; None: $FER2013_PATH, then data/, then the embedded sample
 seed = 42  # seed for subsampling and augmentation examples
-max_train = None  # keep at most this many training images (stratified); None keeps all
+max_train = 8000  # keep at most this many training images (stratified); None keeps all 28,709
 max_eval = None  # keep at most this many validation and test images each; None keeps all (use for smoke runs only)
 augmentations = ["none", "seed", "light", "strong"]  # augmentation presets to illustrate
 n_examples = 6  # faces per augmentation figure

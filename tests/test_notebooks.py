@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config
-from helpers.runner import NOTEBOOKS, describe_data, params_for, parse_params
+from helpers import config, profiles
+from helpers.profiles import NOTEBOOKS, params_for
+from helpers.runner import describe_data, parse_params
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -34,10 +35,81 @@ def test_notebook_is_thin_and_clean(name):
 
 def test_profiles_only_set_declared_parameters():
     for name in NOTEBOOKS:
-        nb = json.loads((NB_DIR / f"{name}.ipynb").read_text())
-        declared = {ln.split("=")[0].strip() for ln in "".join(nb["cells"][1]["source"]).splitlines() if "=" in ln}
-        for profile in ("smoke", "quick", "full"):
+        declared = set(profiles.defaults(name))
+        for profile in profiles.PROFILES:
             assert set(params_for(name, profile)) <= declared, (name, profile)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_defaults_are_the_quick_profile(name):
+    """Run top to bottom in JupyterLab, a notebook does what `make run-all` (quick) does."""
+    defaults = profiles.defaults(name)
+    for key, value in params_for(name, "quick").items():
+        assert defaults[key] == value, (name, key, defaults[key], value)
+
+
+def test_recorded_profile_says_what_ran():
+    used = profiles.defaults("03")
+    assert profiles.describe("03", used)["profile"] == "quick"
+    full = {**used, **params_for("03", "full")}
+    assert profiles.describe("03", full, data_profile="full")["profile"] == "full"
+    assert profiles.describe("03", full, data_profile="quick")["profile"] == "custom (from full)"
+    changed = profiles.describe("03", {**used, "epochs": 60})
+    assert changed["profile"] == "custom (from quick)"
+    assert changed["differs"] == {"epochs": {"used": 60, "profile": 10}}
+    namespace = {**used, "lr": 3e-4, "unrelated": 1}
+    assert profiles.used("03", namespace)["params"]["lr"] == 3e-4 and "unrelated" not in profiles.used("03", namespace)
+
+
+def test_early_stopping_can_act_with_the_defaults():
+    for name in ("03", "04", "05"):
+        for profile in ("quick", "full"):
+            p = {**profiles.defaults(name), **params_for(name, profile)}
+            assert p["patience"] < p["epochs"], (name, profile)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_pairs_in_sync(name, tmp_path):
+    """notebooks/NAME.py (py:percent) and NAME.ipynb hold the same cells; the .ipynb carries no outputs."""
+    import jupytext
+
+    py = jupytext.read(NB_DIR / f"{name}.py")
+    ipynb = jupytext.read(NB_DIR / f"{name}.ipynb")
+    assert [(c.cell_type, c.source) for c in py.cells] == [(c.cell_type, c.source) for c in ipynb.cells], (
+        f"{name}: .py and .ipynb differ; run `make sync`"
+    )
+    assert [c.metadata.get("tags") for c in py.cells] == [c.metadata.get("tags") for c in ipynb.cells]
+
+
+def test_edit_on_py_side_syncs_and_runs(tmp_path):
+    """Edit a notebook's .py side as a user would, sync with jupytext, and run the synced notebook."""
+    for suffix in (".py", ".ipynb"):
+        shutil.copy(NB_DIR / f"03_cnn_baseline{suffix}", tmp_path / f"nb{suffix}")
+    shutil.copy(NB_DIR.parent / "jupytext.toml", tmp_path / "jupytext.toml")
+    py = tmp_path / "nb.py"
+    py.write_text(py.read_text().replace('profile = "quick"', 'profile = "quick"\nedited_here = 7  # an edit'))
+    os.utime(py, (py.stat().st_mtime + 5, py.stat().st_mtime + 5))
+    sync = subprocess.run([sys.executable, "-m", "jupytext", "--sync", str(py)], capture_output=True, text=True)
+    assert sync.returncode == 0, sync.stderr
+    nb = json.loads((tmp_path / "nb.ipynb").read_text())
+    assert "edited_here = 7" in "".join(nb["cells"][1]["source"])
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"][:1]  # the parameters cell alone runs anywhere
+    nb["cells"] = cells + [
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "id": "check",
+            "source": "assert edited_here == 7 and epochs == 10",
+        }
+    ]
+    (tmp_path / "run.ipynb").write_text(json.dumps(nb))
+    import papermill as pm
+
+    pm.execute_notebook(
+        str(tmp_path / "run.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False
+    )
 
 
 def test_runner_says_which_data(monkeypatch, tmp_path):
