@@ -69,10 +69,10 @@ class TrainConfig:
     """Everything that defines a training run (hashed to decide whether a checkpoint can resume)."""
 
     model: str
-    epochs: int = 30
+    epochs: int = 30  # maximum epochs (with budget_minutes: an upper bound that the budget normally ends first)
     batch_size: int = 64
     lr: float | None = None  # None: the published recipe's rate for this model
-    schedule: str = "plateau"  # "plateau" (reduce on plateau), "cosine" or "constant"
+    schedule: str = "plateau"  # "plateau" (reduce on plateau), "cosine", "linear" (needs budget_minutes) or "constant"
     patience: int = 8  # early-stopping patience in epochs (on the monitored metric)
     monitor: str = "val_accuracy"
     augment: str = "seed"
@@ -83,6 +83,20 @@ class TrainConfig:
     channels: int = 1
     n_classes: int = len(config.CLASS_NAMES)
     model_kwargs: dict | None = None
+    budget_minutes: float | None = None  # train for this much wall-clock time; the learning rate reaches 0 at the end
+    warmup_fraction: float = 0.02  # with a budget: linear warm-up over this share of it
+
+    def __post_init__(self) -> None:
+        if self.budget_minutes is not None:
+            if self.budget_minutes <= 0:
+                raise ValueError(f"budget_minutes must be positive, got {self.budget_minutes}")
+            if self.schedule not in ("cosine", "linear"):
+                raise ValueError(
+                    f"a time budget anneals the learning rate to zero over the budget: schedule must be 'cosine' or "
+                    f"'linear', got {self.schedule!r}"
+                )
+        elif self.schedule == "linear":
+            raise ValueError("schedule='linear' decays over a time budget: set budget_minutes")
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -104,15 +118,24 @@ class TrainResult:
     def seconds_per_epoch(self) -> float:
         return float(self.history["seconds"].median())
 
+    @property
+    def train_minutes(self) -> float:
+        """Wall-clock minutes of training (all epochs, validation included)."""
+        return float(self.history["seconds"].sum() / 60) if len(self.history) else 0.0
+
+    @property
+    def images_seen(self) -> int:
+        return int(self.history["images_seen"].iloc[-1]) if "images_seen" in self.history and len(self.history) else 0
+
 
 class RunKeeper(keras.callbacks.Callback):
     """Early stopping with best weights, reduce-on-plateau, timing, and atomic per-epoch checkpoints."""
 
-    def __init__(self, run_dir: Path, cfg: TrainConfig, state: dict, verbose: int = 1):
+    def __init__(self, run_dir: Path, cfg: TrainConfig, state: dict, n_train: int, verbose: int = 1):
         super().__init__()
-        self.run_dir, self.cfg, self.state, self.verbose = run_dir, cfg, state, verbose
+        self.run_dir, self.cfg, self.state, self.verbose, self.n_train = run_dir, cfg, state, verbose, n_train
         self.mode_max = "acc" in cfg.monitor or "auc" in cfg.monitor
-        self._t0 = 0.0
+        self._t0, self._steps = 0.0, 0
 
     def _better(self, value: float, best: float | None) -> bool:
         return best is None or (value > best if self.mode_max else value < best)
@@ -120,13 +143,21 @@ class RunKeeper(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
 
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+
     def on_epoch_end(self, epoch, logs=None):
         st = self.state
+        seconds = time.perf_counter() - self._t0
+        st["train_seconds"] += seconds
+        st["images_seen"] += min(self._steps * self.cfg.batch_size, self.n_train)
         row = {
             "epoch": epoch + 1,
             **{k: float(v) for k, v in (logs or {}).items()},
             "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-            "seconds": time.perf_counter() - self._t0,
+            "seconds": seconds,
+            "minutes": st["train_seconds"] / 60,
+            "images_seen": st["images_seen"],
         }
         st["history"].append(row)
         value = row.get(self.cfg.monitor)
@@ -163,12 +194,60 @@ class RunKeeper(keras.callbacks.Callback):
             st["lr_wait"] = 0
 
 
+def budget_lr(base: float, fraction: float, shape: str, warmup: float = 0.0) -> float:
+    """Learning rate at ``fraction`` (0..1) of a time budget: linear warm-up, then cosine or linear decay to 0."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    if warmup > 0 and fraction < warmup:
+        return base * fraction / warmup
+    t = (fraction - warmup) / max(1.0 - warmup, 1e-12)
+    return base * (0.5 * (1 + math.cos(math.pi * t)) if shape == "cosine" else 1.0 - t)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Sets the learning rate from elapsed training time and stops when the budget is spent.
+
+    Elapsed time starts from ``state['train_seconds']`` (the completed epochs of a resumed run), so a run
+    killed and resumed keeps its budget accounting; the epoch in progress when it was killed is redone.
+    """
+
+    def __init__(self, cfg: TrainConfig, state: dict):
+        super().__init__()
+        self.cfg, self.state = cfg, state
+        self.budget_s = 60.0 * float(cfg.budget_minutes or 0)
+        self._t0 = 0.0
+
+    def elapsed(self) -> float:
+        return self.state["train_seconds"] + (time.perf_counter() - self._t0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        frac = self.elapsed() / self.budget_s
+        lr = budget_lr(self.cfg.learning_rate(), frac, self.cfg.schedule, self.cfg.warmup_fraction)
+        self.model.optimizer.learning_rate.assign(lr)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.elapsed() >= self.budget_s:
+            self.model.stop_training = True
+            self.state["budget_spent"] = True
+
+
 class ProgressFile(keras.callbacks.Callback):
     """Writes one line, 'name: epoch k/n step s/S  val_accuracy ...  ETA ...', to a file for a console runner."""
 
-    def __init__(self, path: str | Path, name: str, epochs: int, steps: int, every_s: float = 2.0):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str,
+        epochs: int,
+        steps: int,
+        every_s: float = 2.0,
+        budget: TimeBudget | None = None,
+    ):
         super().__init__()
         self.path, self.name, self.epochs, self.steps, self.every_s = Path(path), name, epochs, steps, every_s
+        self.budget = budget
         self._epoch, self._t_epoch, self._t_write, self._durations, self._val = 0, 0.0, 0.0, [], ""
 
     def _write(self, text: str) -> None:
@@ -176,6 +255,8 @@ class ProgressFile(keras.callbacks.Callback):
             atomic_write_bytes(self.path, text.encode())
 
     def _eta(self, step: int) -> str:
+        if self.budget is not None:
+            return f"  budget left {max(0.0, self.budget.budget_s - self.budget.elapsed()) / 60:.1f} min"
         per_epoch = float(np.mean(self._durations)) if self._durations else None
         if per_epoch is None and step:
             per_epoch = (time.perf_counter() - self._t_epoch) * self.steps / step
@@ -215,6 +296,9 @@ def _fresh_state(cfg: TrainConfig) -> dict:
         "lr_best": None,
         "lr_wait": 0,
         "stopped_early": False,
+        "budget_spent": False,
+        "train_seconds": 0.0,
+        "images_seen": 0,
         "complete": False,
     }
 
@@ -229,7 +313,7 @@ def build_compiled(
             kwargs.setdefault("n_classes", cfg.n_classes)
         model = models.build(cfg.model, **kwargs)
         lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.learning_rate()
-        if cfg.schedule == "cosine":
+        if cfg.schedule == "cosine" and cfg.budget_minutes is None:  # with a budget, TimeBudget sets the rate
             lr = keras.optimizers.schedules.CosineDecay(
                 lr, decay_steps=max(1, cfg.epochs * steps_per_epoch), alpha=0.01
             )
@@ -290,11 +374,16 @@ def train(
     train_ds = pipeline.make_dataset(x_tr, y_tr, training=True, augment=cfg.augment, **common)
     val_ds = pipeline.make_dataset(*val_xy, training=False, **common)
     cw = pipeline.class_weights(y_tr, cfg.n_classes) if cfg.class_weight and cfg.n_classes > 1 else None
-    keeper = RunKeeper(run_dir, cfg, state, verbose)
+    state.setdefault("train_seconds", 0.0)
+    state.setdefault("images_seen", 0)
+    keeper = RunKeeper(run_dir, cfg, state, len(x_tr), verbose)
     extra = list(callbacks or [])
+    budget = TimeBudget(cfg, state) if cfg.budget_minutes is not None else None
+    if budget is not None:
+        extra.insert(0, budget)
     if os.environ.get(config.PROGRESS_ENV):
-        extra.append(ProgressFile(os.environ[config.PROGRESS_ENV], name, cfg.epochs, steps))
-    if start < cfg.epochs and not state.get("stopped_early"):
+        extra.append(ProgressFile(os.environ[config.PROGRESS_ENV], name, cfg.epochs, steps, budget=budget))
+    if start < cfg.epochs and not state.get("stopped_early") and not state.get("budget_spent"):
         model.fit(
             train_ds,
             validation_data=val_ds,

@@ -216,3 +216,64 @@ def test_trains_under_mirrored_strategy(tmp_path):
     assert all(np.isfinite(out["loss"])) and out["reloads_same"]
     assert "Mirrored" in out["variable"], out
     assert (tmp_path / "m.keras").exists()
+
+
+def test_budget_learning_rate_shape():
+    assert training.budget_lr(1.0, 0.0, "cosine", warmup=0.1) == 0.0
+    assert training.budget_lr(1.0, 0.1, "cosine", warmup=0.1) == pytest.approx(1.0)
+    assert training.budget_lr(1.0, 0.55, "cosine", warmup=0.1) == pytest.approx(0.5)
+    assert training.budget_lr(1.0, 0.55, "linear", warmup=0.1) == pytest.approx(0.5)
+    assert training.budget_lr(1.0, 1.0, "cosine") == pytest.approx(0.0, abs=1e-12)
+    assert training.budget_lr(1.0, 1.7, "linear") == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="schedule must be"):
+        training.TrainConfig(model="baseline_cnn", budget_minutes=1.0, schedule="plateau")
+    with pytest.raises(ValueError, match="set budget_minutes"):
+        training.TrainConfig(model="baseline_cnn", schedule="linear")
+
+
+def test_budget_ends_training_on_time_with_rate_near_zero(tiny, tmp_path):
+    budget_min = 0.2
+    cfg = _cfg(epochs=500, budget_minutes=budget_min, schedule="cosine", patience=500)
+    r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="b", models_dir=tmp_path, verbose=0)
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    assert state["budget_spent"] and 1 < len(r.history) < 500
+    per_epoch = float(r.history["seconds"].median())
+    assert budget_min * 60 <= state["train_seconds"] <= budget_min * 60 + 2 * per_epoch + 5
+    assert r.history["lr"].iloc[-1] < 0.05 * cfg.lr  # annealed to (almost) zero at the budget
+    assert r.history["lr"].max() > 0.5 * cfg.lr
+    assert list(r.history["images_seen"]) == sorted(r.history["images_seen"])
+    assert r.images_seen >= len(tiny.split("train")[0]) and r.train_minutes == pytest.approx(
+        state["train_seconds"] / 60
+    )
+
+
+BUDGET_KILL_SCRIPT = KILL_SCRIPT.replace(
+    "patience=10)", 'patience=500, budget_minutes=0.25, schedule="cosine")'
+).replace("epochs=4", "epochs=500")
+
+
+def test_killed_budget_run_resumes_with_its_elapsed_time(tiny, tmp_path):
+    assert "budget_minutes" in BUDGET_KILL_SCRIPT
+    proc = subprocess.run(
+        [sys.executable, "-c", BUDGET_KILL_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    before = json.loads((tmp_path / "k" / "state.json").read_text())
+    assert before["epoch"] == 2 and before["train_seconds"] > 0 and not before["budget_spent"]
+    cfg = training.TrainConfig(
+        model="baseline_cnn",
+        epochs=500,
+        batch_size=32,
+        augment="seed",
+        seed=7,
+        lr=1e-3,
+        patience=500,
+        budget_minutes=0.25,
+        schedule="cosine",
+    )
+    r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="k", models_dir=tmp_path, verbose=0)
+    after = json.loads((tmp_path / "k" / "state.json").read_text())
+    assert r.resumed_from == 2 and after["budget_spent"] and after["complete"]
+    per_epoch = float(r.history["seconds"].median())
+    assert 15 <= after["train_seconds"] <= 15 + 2 * per_epoch + 5
+    assert r.history["minutes"].iloc[1] == pytest.approx(before["train_seconds"] / 60)
