@@ -32,8 +32,15 @@ PROFILES: dict[str, dict[str, dict]] = {
     "quick": {
         "*": {"profile": "quick"},
         "02": {"max_train": 8000, "max_eval": None},
-        "03": {"epochs": 10, "patience": 3},
-        "04": {"epochs": 7, "patience": 3, "models_to_train": ["dcnn", "efficient_cnn"], "latency_repeats": 30},
+        "03": {"epochs": 10, "patience": 3, "schedule": "plateau", "budget_minutes": None},
+        "04": {
+            "epochs": 7,
+            "patience": 3,
+            "schedule": "plateau",
+            "budget_minutes": None,
+            "models_to_train": ["dcnn", "efficient_cnn"],
+            "latency_repeats": 30,
+        },
         "05": {"epochs": 8, "patience": 3, "seed_epochs": 2, "seed_max_train": 1000, "n_demo_photos": 600},
         "06": {"tta_modes": ["flip", "tencrop"], "n_boot": 300, "n_demo_photos": 4},
     },
@@ -45,6 +52,16 @@ PROFILES: dict[str, dict[str, dict]] = {
         "04": {"epochs": 1, "latency_repeats": 5},
         "05": {"epochs": 1, "seed_epochs": 1, "seed_max_train": 64, "n_demo_photos": 120},
         "06": {"tta_modes": ["flip"], "n_boot": 50, "n_demo_photos": 2},
+    },
+    # every training image, each 7-class model for a stated wall-clock budget on a 2-core CPU (about 2.5 hours in all):
+    # the learning rate anneals to zero at the budget and the best epoch on validation is kept
+    "standard": {
+        "*": {"profile": "standard"},
+        "02": {"max_train": None, "max_eval": None},
+        "03": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 40},
+        "04": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 40},
+        "05": {"epochs": 20, "patience": 5, "seed_epochs": 2, "seed_max_train": 3000, "n_demo_photos": 2000},
+        "06": {"n_boot": 1000},
     },
     # every training image, up to 60 epochs with early stopping: about an hour per 7-class model on a
     # 2-core CPU (the DCNN and the 59M-parameter binary seed model much longer), minutes on a GPU

@@ -103,8 +103,8 @@ class ProgressLine:
                 continue
             if self.live:
                 self.stream.write(f"\r    {line[:150]:<150}")
-            elif line.split(" step ")[0] != self._last.split(" step ")[0]:  # logs: one line per epoch
-                self.stream.write(f"    {line.split(' step ')[0]}\n")
+            elif " done" in line:  # logs (not a terminal): one line per finished epoch
+                self.stream.write(f"    {line}\n")
             self.stream.flush()
             self._last = line
 

@@ -15,7 +15,8 @@ models_to_train = ["dcnn", "efficient_cnn"]  # architectures to train and compar
 epochs = 7  # maximum epochs per model (early stopping may end sooner)
 batch_size = 64  # images per step
 lr = 1e-3  # Adam learning rate for every model here
-schedule = "plateau"  # learning-rate schedule: plateau, cosine or constant
+schedule = "plateau"  # learning-rate schedule: plateau, cosine or constant (with a budget: cosine or linear)
+budget_minutes = None  # wall-clock minutes per model, learning rate annealed to 0 at the end; None: train by epochs
 patience = 3  # early-stopping patience (epochs without val_accuracy improvement)
 augment = "seed"  # augmentation preset (same as the baseline for a fair comparison)
 latency_repeats = 30  # single-image latency measurements per model
@@ -67,6 +68,7 @@ exps = [
             lr=lr,
             schedule=schedule,
             patience=patience,
+            budget_minutes=budget_minutes,
             augment=augment,
             seed=seed,
         ),

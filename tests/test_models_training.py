@@ -277,3 +277,13 @@ def test_killed_budget_run_resumes_with_its_elapsed_time(tiny, tmp_path):
     per_epoch = float(r.history["seconds"].median())
     assert 15 <= after["train_seconds"] <= 15 + 2 * per_epoch + 5
     assert r.history["minutes"].iloc[1] == pytest.approx(before["train_seconds"] / 60)
+
+
+def test_training_writes_progress_for_the_runner(tiny, tmp_path, monkeypatch):
+    from helpers import config
+
+    progress = tmp_path / "progress"
+    monkeypatch.setenv(config.PROGRESS_ENV, str(progress))
+    training.train(_cfg(epochs=2), tiny.split("train"), tiny.split("val"), name="p", models_dir=tmp_path, verbose=0)
+    line = progress.read_text()
+    assert line.startswith("p: epoch 2/2 done  val_accuracy ") and "ETA" in line

@@ -234,3 +234,19 @@ def test_all_notebooks_smoke_real(real_path, tmp_path):
     """A small real subset of FER-2013 (smoke profile sizes)."""
     _run_all(tmp_path / "out", {config.DATASET_ENV: str(real_path)})
     _check_outputs(tmp_path / "out", synthetic=False)
+
+
+def test_progress_line_prints_epoch_summaries_in_logs(tmp_path):
+    """Not a terminal: one line per finished epoch, no step lines; the progress file is removed afterwards."""
+    import io
+    import time
+
+    from helpers.runner import ProgressLine
+
+    path, out = tmp_path / "progress", io.StringIO()
+    with ProgressLine(path, out):
+        for text in ("m: epoch 1/2 step 3/10  ETA 1.0 min", "m: epoch 1/2 done  val_accuracy 0.500"):
+            path.write_text(text)
+            time.sleep(1.5)
+    assert out.getvalue() == "    m: epoch 1/2 done  val_accuracy 0.500\n"
+    assert not path.exists()
