@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from helpers import config
 
@@ -31,17 +32,15 @@ def contrast(images: np.ndarray) -> np.ndarray:
 
 
 def sample_indices(labels: np.ndarray, splits: np.ndarray, split: str, n: int, seed: int = 0) -> np.ndarray:
-    """Seeded random sample of at most ``n`` images of ``split``, drawn from every class in proportion."""
+    """Seeded random sample of at most ``n`` images of ``split``, stratified by class (never the first ``n`` files)."""
     idx = np.flatnonzero(splits == split)
     if len(idx) <= n:
         return idx
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for c in np.unique(labels[idx]):
-        members = idx[labels[idx] == c]
-        k = min(len(members), max(1, round(n * len(members) / len(idx))))
-        chosen.append(rng.choice(members, size=k, replace=False))
-    return np.sort(np.concatenate(chosen))
+    try:
+        chosen, _ = train_test_split(idx, train_size=n, stratify=labels[idx], random_state=seed)
+    except ValueError:  # a class with a single image cannot be stratified: plain random sample
+        chosen = np.random.default_rng(seed).choice(idx, size=n, replace=False)
+    return np.sort(chosen)
 
 
 def split_stats(

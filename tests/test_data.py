@@ -290,4 +290,4 @@ def test_real_fer2013_train_and_test_processed_alike(real_path, isolated_outputs
 
     stats, warnings = audit.processing_check(data.load_fer2013(real_path))
     assert warnings == [], warnings
-    assert set(stats.index) == {"train", "val", "test"} and (abs(stats["sampled"] - 2000) <= 7).all()
+    assert set(stats.index) == {"train", "val", "test"} and (stats["sampled"] == 2000).all()
