@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import config, quality
-from helpers.data import FerDataset
+from helpers.datasets import FerDataset
 
 
 def pixel_hashes(images: np.ndarray) -> np.ndarray:

@@ -21,7 +21,8 @@ import pandas as pd
 
 from helpers import artifacts, config, models, pipeline, training
 from helpers.data import PARSE_WORKERS, load_csv, load_fer2013
-from helpers.evaluation import compiled_forward, median_ms
+from helpers.evaluation import median_ms
+from helpers.models import compiled_forward
 
 
 def _fit_rate(model: keras.Model, data, steps: int) -> float:

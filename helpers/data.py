@@ -17,7 +17,6 @@ import sys
 import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -26,123 +25,13 @@ import pandas as pd
 
 from helpers import config, quality
 from helpers.artifacts import atomic_write_bytes
+from helpers.datasets import DatasetError, FerDataset, LoadReport
 
 CLASS_INDEX = {name: i for i, name in enumerate(config.CLASS_NAMES)}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CSV_COLUMNS = ("emotion", "pixels", "Usage")
 CACHE_VERSION = 1
 PARSE_WORKERS = min(4, os.cpu_count() or 1)  # threads parsing CSV pixel text
-
-
-class DatasetError(RuntimeError):
-    """A fatal problem with a dataset: nothing sensible can be loaded."""
-
-
-@dataclass
-class LoadReport:
-    """What a load saw: every item is either loaded or skipped with a reason."""
-
-    source: str
-    layout: str
-    seen: int = 0
-    loaded: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def skip(self, item: str, reason: str) -> None:
-        """Record one item that was seen but not loaded."""
-        self.seen += 1
-        self.skipped.append((item, reason))
-
-    def ok(self, n: int = 1) -> None:
-        """Record ``n`` items seen and loaded."""
-        self.seen += n
-        self.loaded += n
-
-    @property
-    def balanced(self) -> bool:
-        """True when seen == loaded + skipped (always, by construction)."""
-        return self.seen == self.loaded + len(self.skipped)
-
-    def skipped_frame(self) -> pd.DataFrame:
-        """Skipped items as a table (item, reason)."""
-        return pd.DataFrame(self.skipped, columns=["item", "reason"])
-
-    def skip_reasons(self) -> dict[str, int]:
-        """Number of skipped items per reason kind (the text before any ':')."""
-        return dict(Counter(r.split(":")[0] for _, r in self.skipped))
-
-    def to_dict(self) -> dict:
-        return {
-            "source": self.source,
-            "layout": self.layout,
-            "seen": self.seen,
-            "loaded": self.loaded,
-            "skipped": [list(s) for s in self.skipped],
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LoadReport:
-        return cls(d["source"], d["layout"], d["seen"], d["loaded"], [tuple(s) for s in d["skipped"]], list(d["notes"]))
-
-
-@dataclass
-class FerDataset:
-    """Images in memory: uint8 ``N x 48 x 48`` with labels, split and a source id per image."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    splits: np.ndarray
-    sources: np.ndarray
-    report: LoadReport
-    class_names: tuple[str, ...] = config.CLASS_NAMES
-    synthetic: bool = False
-    fingerprint: str = ""
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Images and labels of one split ('train', 'val' or 'test')."""
-        m = self.splits == name
-        return self.images[m], self.labels[m]
-
-    def subset(self, mask: np.ndarray) -> FerDataset:
-        """A dataset holding only the rows where ``mask`` is true (same report)."""
-        return FerDataset(
-            self.images[mask],
-            self.labels[mask],
-            self.splits[mask],
-            self.sources[mask],
-            self.report,
-            self.class_names,
-            self.synthetic,
-            self.fingerprint,
-        )
-
-    def counts(self) -> pd.DataFrame:
-        """Images per class (rows) and split (columns), with totals."""
-        df = pd.crosstab(
-            pd.Categorical(np.asarray(self.class_names)[self.labels], self.class_names),
-            pd.Categorical(self.splits, list(config.SPLITS)),
-            dropna=False,
-        )
-        df.index.name, df.columns.name = "class", "split"
-        df.loc["total"] = df.sum()
-        return df
-
-    def identity(self) -> dict:
-        """What the data is, for metrics files: name, layout, path, fingerprint and counts."""
-        return {
-            "name": config.SYNTHETIC_LABEL if self.synthetic else "FER-2013",
-            "synthetic": self.synthetic,
-            "layout": self.report.layout,
-            "source": self.report.source,
-            "fingerprint": self.fingerprint,
-            "counts": {s: int((self.splits == s).sum()) for s in config.SPLITS},
-            "skipped": len(self.report.skipped),
-        }
 
 
 # --------------------------------------------------------------------------- decoding
@@ -416,82 +305,6 @@ def load_zip(path: Path, seed: int = 0) -> tuple[np.ndarray, ...]:
         }
         _note_empty_class_folders(report, [d for d in dirs if len(d) == 2], found)
     return (*arrays, report)
-
-
-# --------------------------------------------------------------------------- arbitrary class folders
-
-
-@dataclass
-class PhotoFolders:
-    """Photos from ``<root>/<class>/*`` as uint8 arrays, with labels, sources and a load report."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    sources: np.ndarray
-    class_names: tuple[str, ...]
-    report: LoadReport
-
-
-def load_class_folders(
-    root: str | Path,
-    classes: tuple[str, ...] | None = None,
-    *,
-    size: int = 48,
-    face_crop: bool = False,
-    gray: bool = True,
-) -> PhotoFolders:
-    """Load any ``<class>/`` folders of photos (JPEG/PNG/BMP/WebP, any size, colour or gray, EXIF-rotated).
-
-    ``classes`` fixes the label order (e.g. ("sad", "happy") makes happy the positive class) and
-    files in other folders are skipped as 'unknown class folder'. With ``face_crop`` the largest
-    detected face is cropped; a photo without a face is skipped with that reason.
-    """
-    from helpers import faces
-
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"photo folder not found: {root} (expected {root}/<class>/*.jpg, e.g. happy/ and sad/)")
-    dirs = sorted(p for p in root.iterdir() if p.is_dir())
-    names = tuple(classes) if classes else tuple(d.name.lower() for d in dirs)
-    index = {c.lower(): i for i, c in enumerate(names)}
-    missing = [c for c in names if not (root / c).is_dir() and c.lower() not in {d.name.lower() for d in dirs}]
-    if missing:
-        raise DatasetError(f"{root}: class folder(s) {missing} missing (expected {', '.join(n + '/' for n in names)})")
-    report = LoadReport(str(root), "class-folders")
-    imgs, labels, sources = [], [], []
-    for f in sorted(p for p in root.iterdir() if p.is_file()):
-        report.skip(str(f), "not in a class folder")
-    for d in dirs:
-        files = sorted(p for p in d.rglob("*") if p.is_file())
-        if d.name.lower() not in index:
-            for f in files:
-                report.skip(str(f), f"unknown class folder: {d.name!r} (expected one of {', '.join(names)})")
-            continue
-        if not files:
-            report.notes.append(f"class folder {d.name}/ is empty")
-        for f in files:
-            try:
-                rgb = faces.read_photo(f)
-            except faces.ImageReadError as e:
-                report.skip(str(f), str(e))
-                continue
-            if face_crop:
-                boxes = faces.detect_faces(rgb)
-                if not boxes:
-                    report.skip(str(f), "no face found")
-                    continue
-                img = faces.crop_face(rgb, boxes[0], size=size)
-                if not gray:
-                    img = np.repeat(img[..., None], 3, axis=-1)
-            else:
-                img = faces.resize_whole(rgb, size, gray=gray)
-            report.ok()
-            imgs.append(img)
-            labels.append(index[d.name.lower()])
-            sources.append(str(f))
-    if not imgs:
-        raise DatasetError(f"{root}: no loadable photos ({report.seen} files seen, all skipped)")
-    return PhotoFolders(np.stack(imgs), np.asarray(labels, np.int8), np.asarray(sources, dtype=object), names, report)
 
 
 def stratified_split(

@@ -14,11 +14,15 @@ from sklearn.metrics import (
     average_precision_score,
     confusion_matrix,
     f1_score,
+    precision_recall_curve,
     precision_recall_fscore_support,
+    precision_score,
+    recall_score,
     roc_auc_score,
 )
 
 from helpers import config, models
+from helpers.models import compiled_forward
 from helpers.pipeline import to_model_input
 
 
@@ -32,15 +36,6 @@ def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 256)
     ]
     probs = np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
     return np.hstack([1 - probs, probs]) if probs.shape[1] == 1 else probs
-
-
-def compiled_forward(model: keras.Model):
-    """A tf.function wrapping ``model(x, training=False)``, cached on the model."""
-    fn = getattr(model, "_fer_forward", None)
-    if fn is None:
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        model._fer_forward = fn
-    return fn
 
 
 def classification_metrics(
@@ -101,6 +96,31 @@ def official_splits(ds) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     xv, yv = ds.split("val")
     xt, yt = ds.split("test")
     return {"val": (xv, yv), "test": (xt, yt), "test_full": (np.concatenate([xv, xt]), np.concatenate([yv, yt]))}
+
+
+# --------------------------------------------------------------------------- binary task
+
+
+def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Accuracy, precision, recall, F1, ROC AUC and average precision at ``threshold``."""
+    pred = (scores >= threshold).astype(int)
+    return {
+        "n": int(len(y)),
+        "threshold": float(threshold),
+        "accuracy": float(accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
+        "average_precision": float(average_precision_score(y, scores)),
+    }
+
+
+def choose_threshold(y_val: np.ndarray, s_val: np.ndarray) -> float:
+    """Threshold maximising F1 on validation (never on test)."""
+    p, r, t = precision_recall_curve(y_val, s_val)
+    f1 = 2 * p[:-1] * r[:-1] / np.maximum(p[:-1] + r[:-1], 1e-12)
+    return float(t[int(np.argmax(f1))]) if len(t) else 0.5
 
 
 # --------------------------------------------------------------------------- calibration

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from helpers import artifacts, config, evaluation, models, training
-from helpers.data import FerDataset
+from helpers.datasets import FerDataset
 
 
 @dataclass
@@ -98,39 +97,6 @@ def per_class_f1(records: dict[str, dict], split: str = "test") -> pd.DataFrame:
 def histories(records: dict[str, dict]) -> dict[str, pd.DataFrame]:
     """Learning-curve tables by model."""
     return {n: pd.DataFrame(r["history"]) for n, r in records.items()}
-
-
-def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    """Accuracy, precision, recall, F1, ROC AUC and average precision at ``threshold``."""
-    from sklearn.metrics import (
-        accuracy_score,
-        average_precision_score,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
-
-    pred = (scores >= threshold).astype(int)
-    return {
-        "n": int(len(y)),
-        "threshold": float(threshold),
-        "accuracy": float(accuracy_score(y, pred)),
-        "precision": float(precision_score(y, pred, zero_division=0)),
-        "recall": float(recall_score(y, pred, zero_division=0)),
-        "f1": float(f1_score(y, pred, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
-        "average_precision": float(average_precision_score(y, scores)),
-    }
-
-
-def choose_threshold(y_val: np.ndarray, s_val: np.ndarray) -> float:
-    """Threshold maximising F1 on validation (never on test)."""
-    from sklearn.metrics import precision_recall_curve
-
-    p, r, t = precision_recall_curve(y_val, s_val)
-    f1 = 2 * p[:-1] * r[:-1] / np.maximum(p[:-1] + r[:-1], 1e-12)
-    return float(t[int(np.argmax(f1))]) if len(t) else 0.5
 
 
 def dataset_identity(ds: FerDataset, meta: dict | None = None) -> dict:

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import config, faces
-from helpers.evaluation import compiled_forward
+from helpers.models import compiled_forward
 from helpers.pipeline import to_model_input
 
 

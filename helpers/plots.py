@@ -215,14 +215,12 @@ def bar_compare(df: pd.DataFrame, value: str, by: str, hue: str, title: str) -> 
     return fig
 
 
-def annotated(image: np.ndarray, preds: list, class_names: tuple[str, ...] | None = None) -> plt.Figure:
-    """A photo with detected faces boxed and labelled (see helpers.inference.annotate)."""
-    from helpers.inference import annotate
-
+def photo(image: np.ndarray, title: str = "") -> plt.Figure:
+    """An RGB photo (e.g. one annotated by helpers.inference.annotate), at its aspect ratio."""
     fig, ax = plt.subplots(figsize=(6, 6 * image.shape[0] / image.shape[1]))
-    ax.imshow(annotate(image, preds))
+    ax.imshow(image)
     ax.axis("off")
-    ax.set_title(f"{len(preds)} face(s)")
+    ax.set_title(title)
     return fig
 
 

@@ -153,7 +153,8 @@ def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
 
 def describe_data() -> str:
     """One line saying which data the notebooks will use; a FER2013_PATH that points nowhere is fatal here."""
-    from helpers.data import DatasetError, find_source
+    from helpers.data import find_source
+    from helpers.datasets import DatasetError
 
     try:
         src = find_source()

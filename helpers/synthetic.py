@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from helpers import config
-from helpers.data import FerDataset, LoadReport
+from helpers.datasets import FerDataset, LoadReport
 
 #: Images per class in train / val / test, imbalanced like FER-2013 (disgust rare, happy common).
 CLASS_WEIGHTS = (0.14, 0.03, 0.14, 0.25, 0.17, 0.11, 0.16)
@@ -125,51 +125,3 @@ def make_synthetic_dataset(seed: int = 0, sizes: dict[str, int] | None = None) -
         synthetic=True,
         fingerprint=f"synthetic-seed{seed}-" + "-".join(f"{k}{v}" for k, v in sizes.items()),
     )
-
-
-def place_on_canvas(face: np.ndarray, rng: np.random.Generator, canvas: int = 0) -> np.ndarray:
-    """An RGB 'photo': ``face`` upscaled and pasted at a random place on a larger textured background."""
-    size = canvas or int(rng.integers(160, 320))
-    bg = np.clip(rng.normal(rng.uniform(60, 190), 25, (size, size)), 0, 255).astype(np.uint8)
-    bg = cv2.GaussianBlur(bg, (0, 0), 4)
-    fsize = int(rng.integers(size // 3, int(size * 0.6)))
-    f = cv2.resize(face, (fsize, fsize), interpolation=cv2.INTER_CUBIC)
-    y, x = (int(rng.integers(0, size - fsize + 1)) for _ in range(2))
-    bg[y : y + fsize, x : x + fsize] = f
-    tint = rng.uniform(0.85, 1.15, 3)
-    return np.clip(np.repeat(bg[..., None], 3, axis=-1) * tint, 0, 255).astype(np.uint8)
-
-
-def tile_faces(faces: list[np.ndarray], rng: np.random.Generator, cell: int = 150) -> np.ndarray:
-    """An RGB group 'photo' with each face upscaled into its own cell, side by side, with margins."""
-    cols = len(faces)
-    img = np.full((cell + 40, cols * cell + 40), int(rng.integers(40, 200)), np.uint8)
-    for i, f in enumerate(faces):
-        s = cell - 20
-        img[30 : 30 + s, 20 + i * cell + 10 : 20 + i * cell + 10 + s] = cv2.resize(
-            f, (s, s), interpolation=cv2.INTER_CUBIC
-        )
-    return np.repeat(img[..., None], 3, axis=-1)
-
-
-def write_photo_folders(
-    images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], out_dir, seed: int = 0
-) -> None:
-    """Write ``<out_dir>/<class>/*.jpg`` photos made by :func:`place_on_canvas` (for the binary task demo)."""
-    from pathlib import Path
-
-    rng = np.random.default_rng(seed)
-    out = Path(out_dir)
-    for i, (im, lab) in enumerate(zip(images, labels)):
-        d = out / class_names[lab]
-        d.mkdir(parents=True, exist_ok=True)
-        save_rgb(d / f"photo_{i:05d}.jpg", place_on_canvas(im, rng))
-
-
-def save_rgb(path, rgb: np.ndarray) -> None:
-    """Write an RGB uint8 image (JPEG/PNG by suffix)."""
-    from pathlib import Path
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")

@@ -279,7 +279,7 @@ class ProgressFile(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._durations.append(time.perf_counter() - self._t_epoch)
-        val = {k: v for k, v in (logs or {}).items() if k.startswith("val_") and k != "val_loss"}
+        val = {k: v for k, v in (logs or {}).items() if k in ("val_accuracy", "val_auc")}
         self._val = "".join(f"  {k} {float(v):.3f}" for k, v in val.items())
         self._t_write = time.perf_counter()  # the summary line stays up for every_s before step lines resume
         self._write(f"{self.name}: epoch {epoch + 1}/{self.epochs} done{self._val}{self._eta(self.steps)}")

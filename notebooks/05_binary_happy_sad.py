@@ -42,9 +42,9 @@ from helpers import (
     evaluation,
     experiments,
     models,
+    photos,
     plots,
     profiles,
-    synthetic,
     training,
 )
 
@@ -109,28 +109,27 @@ scores = {
     n: (evaluation.predict_proba(r.model, x_val)[:, 1], evaluation.predict_proba(r.model, x_test)[:, 1])
     for n, r in runs.items()
 }
-thresholds = {n: experiments.choose_threshold(y_val, s[0]) for n, s in scores.items()}
-fer_results = {n: experiments.binary_metrics(y_test, s[1], thresholds[n]) for n, s in scores.items()}
+thresholds = {n: evaluation.choose_threshold(y_val, s[0]) for n, s in scores.items()}
+fer_results = {n: evaluation.binary_metrics(y_test, s[1], thresholds[n]) for n, s in scores.items()}
 display.table(pd.DataFrame(fer_results), "FER-2013 happy vs sad, test (PrivateTest)")
 plots.save(plots.binary_curves(y_test, {n: s[1] for n, s in scores.items()}), "05_binary-roc-pr", ds.synthetic)
 
 # %% [markdown]
 # ## Photos: face crop vs whole photo
-# Part B. Without `photos_path`, photos are made by pasting FER-2013 test faces (PublicTest/PrivateTest, which are sharp
-# like real photos) at random places and scales on larger backgrounds, so the face is a small part of the frame.
+# Part B. Without `photos_path`, photos are made by pasting FER-2013 test faces (PublicTest/PrivateTest, faces no model
+# here trained on) at random places and scales on larger backgrounds, so the face is a small part of the frame.
 
 # %%
 if photos_path is None:
-    demo = Path(tempfile.mkdtemp()) / "photos"
-    sharp_pool = np.flatnonzero(hs.splits != "train")  # evaluation faces: sharp, like real photos
-    pick = np.random.default_rng(seed).permutation(sharp_pool)[:n_demo_photos]
-    synthetic.write_photo_folders(hs.images[pick], hs.labels[pick], ("sad", "happy"), demo, seed)
-    photos = demo
+    photo_dir = Path(tempfile.mkdtemp()) / "photos"
+    test_pool = np.flatnonzero(hs.splits != "train")
+    pick = np.random.default_rng(seed).permutation(test_pool)[:n_demo_photos]
+    photos.write_photo_folders(hs.images[pick], hs.labels[pick], ("sad", "happy"), photo_dir, seed)
 else:
-    photos = Path(photos_path)
+    photo_dir = Path(photos_path)
 photo_results = {}
 for crop in (False, True):
-    pf = data.load_class_folders(photos, classes=("sad", "happy"), face_crop=crop)
+    pf = photos.load_class_folders(photo_dir, classes=("sad", "happy"), face_crop=crop)
     split = data.stratified_split(pf.labels, (0.7, 0.15, 0.15), seed)
     xy = {s: (pf.images[split == s], pf.labels[split == s]) for s in ("train", "val", "test")}
     name = f"binary_photos_{'facecrop' if crop else 'whole'}"
@@ -138,7 +137,7 @@ for crop in (False, True):
     r = training.train(photo_cfg, xy["train"], xy["val"], name=name)
     s_val, s_test = (evaluation.predict_proba(r.model, xy[k][0])[:, 1] for k in ("val", "test"))
     photo_results[name] = {
-        **experiments.binary_metrics(xy["test"][1], s_test, experiments.choose_threshold(xy["val"][1], s_val)),
+        **evaluation.binary_metrics(xy["test"][1], s_test, evaluation.choose_threshold(xy["val"][1], s_val)),
         "photos_loaded": pf.report.loaded,
         "photos_skipped": len(pf.report.skipped),
         "skip_reasons": pf.report.skip_reasons(),

@@ -37,9 +37,9 @@ from helpers import (
     evaluation,
     experiments,
     inference,
+    photos,
     plots,
     profiles,
-    synthetic,
     training,
 )
 
@@ -183,11 +183,15 @@ display.table(ci_table, "Test (PrivateTest) with 95% bootstrap intervals")
 demo_dir = Path(tempfile.mkdtemp())
 rng = np.random.default_rng(seed)
 for k in range(n_demo_photos):
-    synthetic.save_rgb(demo_dir / f"group_{k}.jpg", synthetic.tile_faces(list(x_test[rng.choice(len(x_test), 3)]), rng))
+    photos.save_rgb(demo_dir / f"group_{k}.jpg", photos.tile_faces(list(x_test[rng.choice(len(x_test), 3)]), rng))
 predictor = inference.EmotionPredictor(loaded[best], ds.class_names)
 results = [predictor.predict_path(p) for p in sorted(demo_dir.glob("*.jpg"))]
 for r in results[:2]:
-    plots.save(plots.annotated(r.image, r.faces, ds.class_names), f"06_evaluate-predict-{r.path.stem}", ds.synthetic)
+    plots.save(
+        plots.photo(inference.annotate(r.image, r.faces), f"{len(r.faces)} face(s)"),
+        f"06_evaluate-predict-{r.path.stem}",
+        ds.synthetic,
+    )
 display.table(pd.DataFrame([f.as_row(r.path.name) for r in results for f in r.faces]), "Faces found and classified")
 
 # %% [markdown]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import config, data
+from helpers import config, data, photos
 
 
 def reasons(report: data.LoadReport) -> dict[str, str]:
@@ -152,7 +152,7 @@ def test_cli_check(folder_layout, capsys, isolated_outputs):
 
 
 def test_class_folders_photos(photo_folders):
-    pf = data.load_class_folders(photo_folders, classes=("sad", "happy"))
+    pf = photos.load_class_folders(photo_folders, classes=("sad", "happy"))
     r = pf.report
     assert (r.seen, r.loaded, len(r.skipped)) == (8, 5, 3) and r.balanced
     got = reasons(r)
@@ -172,10 +172,10 @@ def test_exif_orientation_honoured(photo_folders):
 def test_class_folders_unknown_and_missing(photo_folders):
     (photo_folders / "angry").mkdir()
     (photo_folders / "angry" / "x.png").write_bytes((photo_folders / "happy" / "b.png").read_bytes())
-    pf = data.load_class_folders(photo_folders, classes=("sad", "happy"))
+    pf = photos.load_class_folders(photo_folders, classes=("sad", "happy"))
     assert reasons(pf.report)["x.png"].startswith("unknown class folder: 'angry'")
     with pytest.raises(data.DatasetError, match="missing"):
-        data.load_class_folders(photo_folders, classes=("sad", "happy", "calm"))
+        photos.load_class_folders(photo_folders, classes=("sad", "happy", "calm"))
 
 
 def test_stratified_split_70_15_15():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import faces, inference, models, predict, synthetic, training
+from helpers import faces, inference, models, photos, predict, synthetic, training
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def write_bad_items(folder):
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
     (folder / "empty.png").write_bytes(b"")
     (folder / "notes.txt").write_text("not an image")
-    synthetic.save_rgb(folder / "blank.png", np.full((200, 200, 3), 128, np.uint8))  # no face
+    photos.save_rgb(folder / "blank.png", np.full((200, 200, 3), 128, np.uint8))  # no face
 
 
 def test_error_paths_counted_and_run_continues(model_file, tmp_path, capsys):
@@ -45,7 +45,7 @@ def test_error_paths_counted_and_run_continues(model_file, tmp_path, capsys):
 
 def test_missing_and_incompatible_model(tmp_path, capsys):
     img = tmp_path / "a.png"
-    synthetic.save_rgb(img, np.zeros((60, 60, 3), np.uint8))
+    photos.save_rgb(img, np.zeros((60, 60, 3), np.uint8))
     assert predict.main([str(img), "--model", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "o")]) == 1
     assert "model file not found" in capsys.readouterr().err
     bad = tmp_path / "bad.keras"
@@ -87,7 +87,7 @@ def test_multi_face_photos_real(real_path, model_file, tmp_path):
     expected = 0
     for k in range(6):
         group = list(x[rng.choice(len(x), 3, replace=False)])
-        synthetic.save_rgb(d / f"group_{k}.jpg", synthetic.tile_faces(group, rng))
+        photos.save_rgb(d / f"group_{k}.jpg", photos.tile_faces(group, rng))
         expected += len(faces.detect_faces(faces.read_photo(d / f"group_{k}.jpg")))  # as stored on disk
     write_bad_items(d)
     out = tmp_path / "out"
@@ -123,12 +123,12 @@ def test_video_frames_are_classified(model_file, tmp_path):
 @pytest.mark.parametrize("name", sorted(models.BUILDERS))
 def test_cli_loads_every_saved_model(name, trained_models, tmp_path, capsys):
     """Each architecture, trained one step and saved by the project's own code, serves the predict CLI."""
-    photos = tmp_path / "in"
-    photos.mkdir()
+    folder = tmp_path / "in"
+    folder.mkdir()
     faces_ = synthetic.make_synthetic_dataset(seed=3, sizes={"train": 0, "val": 0, "test": 8}).images
-    synthetic.save_rgb(photos / "group.jpg", synthetic.tile_faces(list(faces_[:3]), np.random.default_rng(0)))
+    photos.save_rgb(folder / "group.jpg", photos.tile_faces(list(faces_[:3]), np.random.default_rng(0)))
     out = tmp_path / "out"
-    code = predict.main([str(photos), "--model", str(trained_models[name]), "--out", str(out)])
+    code = predict.main([str(folder), "--model", str(trained_models[name]), "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     rows = pd.read_csv(out / "predictions.csv")

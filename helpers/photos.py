@@ -1,0 +1,130 @@
+"""Photos: ``<class>/`` folders of a user's photos (binary task), and composed 'photos' of faces for demos and tests.
+
+Photo folders may need face detection (``face_crop``), so they live here, above the FER-2013 data layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from helpers import faces
+from helpers.datasets import DatasetError, LoadReport
+
+
+@dataclass
+class PhotoFolders:
+    """Photos from ``<root>/<class>/*`` as uint8 arrays, with labels, sources and a load report."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+    class_names: tuple[str, ...]
+    report: LoadReport
+
+
+def load_class_folders(
+    root: str | Path,
+    classes: tuple[str, ...] | None = None,
+    *,
+    size: int = 48,
+    face_crop: bool = False,
+    gray: bool = True,
+) -> PhotoFolders:
+    """Load any ``<class>/`` folders of photos (JPEG/PNG/BMP/WebP, any size, colour or gray, EXIF-rotated).
+
+    ``classes`` fixes the label order (e.g. ("sad", "happy") makes happy the positive class) and
+    files in other folders are skipped as 'unknown class folder'. With ``face_crop`` the largest
+    detected face is cropped; a photo without a face is skipped with that reason.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"photo folder not found: {root} (expected {root}/<class>/*.jpg, e.g. happy/ and sad/)")
+    dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    names = tuple(classes) if classes else tuple(d.name.lower() for d in dirs)
+    index = {c.lower(): i for i, c in enumerate(names)}
+    missing = [c for c in names if not (root / c).is_dir() and c.lower() not in {d.name.lower() for d in dirs}]
+    if missing:
+        raise DatasetError(f"{root}: class folder(s) {missing} missing (expected {', '.join(n + '/' for n in names)})")
+    report = LoadReport(str(root), "class-folders")
+    imgs, labels, sources = [], [], []
+    for f in sorted(p for p in root.iterdir() if p.is_file()):
+        report.skip(str(f), "not in a class folder")
+    for d in dirs:
+        files = sorted(p for p in d.rglob("*") if p.is_file())
+        if d.name.lower() not in index:
+            for f in files:
+                report.skip(str(f), f"unknown class folder: {d.name!r} (expected one of {', '.join(names)})")
+            continue
+        if not files:
+            report.notes.append(f"class folder {d.name}/ is empty")
+        for f in files:
+            try:
+                rgb = faces.read_photo(f)
+            except faces.ImageReadError as e:
+                report.skip(str(f), str(e))
+                continue
+            if face_crop:
+                boxes = faces.detect_faces(rgb)
+                if not boxes:
+                    report.skip(str(f), "no face found")
+                    continue
+                img = faces.crop_face(rgb, boxes[0], size=size)
+                if not gray:
+                    img = np.repeat(img[..., None], 3, axis=-1)
+            else:
+                img = faces.resize_whole(rgb, size, gray=gray)
+            report.ok()
+            imgs.append(img)
+            labels.append(index[d.name.lower()])
+            sources.append(str(f))
+    if not imgs:
+        raise DatasetError(f"{root}: no loadable photos ({report.seen} files seen, all skipped)")
+    return PhotoFolders(np.stack(imgs), np.asarray(labels, np.int8), np.asarray(sources, dtype=object), names, report)
+
+
+def place_on_canvas(face: np.ndarray, rng: np.random.Generator, canvas: int = 0) -> np.ndarray:
+    """An RGB 'photo': ``face`` upscaled and pasted at a random place on a larger textured background."""
+    size = canvas or int(rng.integers(160, 320))
+    bg = np.clip(rng.normal(rng.uniform(60, 190), 25, (size, size)), 0, 255).astype(np.uint8)
+    bg = cv2.GaussianBlur(bg, (0, 0), 4)
+    fsize = int(rng.integers(size // 3, int(size * 0.6)))
+    f = cv2.resize(face, (fsize, fsize), interpolation=cv2.INTER_CUBIC)
+    y, x = (int(rng.integers(0, size - fsize + 1)) for _ in range(2))
+    bg[y : y + fsize, x : x + fsize] = f
+    tint = rng.uniform(0.85, 1.15, 3)
+    return np.clip(np.repeat(bg[..., None], 3, axis=-1) * tint, 0, 255).astype(np.uint8)
+
+
+def tile_faces(faces: list[np.ndarray], rng: np.random.Generator, cell: int = 150) -> np.ndarray:
+    """An RGB group 'photo' with each face upscaled into its own cell, side by side, with margins."""
+    cols = len(faces)
+    img = np.full((cell + 40, cols * cell + 40), int(rng.integers(40, 200)), np.uint8)
+    for i, f in enumerate(faces):
+        s = cell - 20
+        img[30 : 30 + s, 20 + i * cell + 10 : 20 + i * cell + 10 + s] = cv2.resize(
+            f, (s, s), interpolation=cv2.INTER_CUBIC
+        )
+    return np.repeat(img[..., None], 3, axis=-1)
+
+
+def write_photo_folders(
+    images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], out_dir, seed: int = 0
+) -> None:
+    """Write ``<out_dir>/<class>/*.jpg`` photos made by :func:`place_on_canvas` (for the binary task demo)."""
+    rng = np.random.default_rng(seed)
+    out = Path(out_dir)
+    for i, (im, lab) in enumerate(zip(images, labels)):
+        d = out / class_names[lab]
+        d.mkdir(parents=True, exist_ok=True)
+        save_rgb(d / f"photo_{i:05d}.jpg", place_on_canvas(im, rng))
+
+
+def save_rgb(path, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 image (JPEG/PNG by suffix)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
