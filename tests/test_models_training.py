@@ -240,7 +240,7 @@ def test_budget_ends_training_on_time_with_rate_near_zero(tiny, tmp_path):
     per_epoch = float(r.history["seconds"].median())
     assert budget_min * 60 <= state["train_seconds"] <= budget_min * 60 + 2 * per_epoch + 5
     assert r.history["lr"].iloc[-1] < 0.05 * cfg.lr  # annealed to (almost) zero at the budget
-    assert r.history["lr"].max() > 0.5 * cfg.lr
+    assert r.history["lr"].is_monotonic_decreasing  # epoch-end rates follow the decay (its shape: test above)
     assert list(r.history["images_seen"]) == sorted(r.history["images_seen"])
     assert r.images_seen >= len(tiny.split("train")[0]) and r.train_minutes == pytest.approx(
         state["train_seconds"] / 60
