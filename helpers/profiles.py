@@ -53,13 +53,13 @@ PROFILES: dict[str, dict[str, dict]] = {
         "05": {"epochs": 1, "seed_epochs": 1, "seed_max_train": 64, "n_demo_photos": 120},
         "06": {"tta_modes": ["flip"], "n_boot": 50, "n_demo_photos": 2},
     },
-    # every training image, each 7-class model for a stated wall-clock budget on a 2-core CPU (about 2.5 hours in all):
+    # every training image, each 7-class model for a stated wall-clock budget on a 2-core CPU (about 2 hours in all):
     # the learning rate anneals to zero at the budget and the best epoch on validation is kept
     "standard": {
         "*": {"profile": "standard"},
         "02": {"max_train": None, "max_eval": None},
-        "03": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 40},
-        "04": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 40},
+        "03": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 30},
+        "04": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 30},
         "05": {"epochs": 20, "patience": 5, "seed_epochs": 2, "seed_max_train": 3000, "n_demo_photos": 2000},
         "06": {"n_boot": 1000},
     },
