@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
-	@echo; echo "  Variables: PROFILE=smoke|quick|full (default quick)  NB=03  PARAMS='epochs=5 seed=1'  GPU=1  LAB_ARGS='--no-browser --port 8899'"
+	@echo; echo "  Variables: PROFILE=smoke|quick|standard|full (default quick)  NB=03  PARAMS='epochs=5 seed=1'  GPU=1  LAB_ARGS='--no-browser --port 8899'"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 setup: $(STAMP) ## Create .venv with the pinned packages (GPU=1: CUDA build of TensorFlow)
 
-run-all: setup ## Run all six notebooks with papermill (PROFILE=smoke|quick|full), then build the report
+run-all: setup ## Run all six notebooks with papermill (PROFILE=smoke|quick|standard|full), then build the report
 	$(PY) -m helpers.runner --profile $(PROFILE) $(if $(PARAMS),--params "$(PARAMS)")
 	$(PY) -m helpers.report
 
