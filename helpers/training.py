@@ -141,7 +141,7 @@ class RunKeeper(keras.callbacks.Callback):
         return best is None or (value > best if self.mode_max else value < best)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
+        self._t0, self._steps = time.perf_counter(), 0
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
@@ -221,6 +221,9 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._t0 = time.perf_counter()  # RunKeeper (called first) has added this epoch to state["train_seconds"]
 
     def on_train_batch_begin(self, batch, logs=None):
         frac = self.elapsed() / self.budget_s

@@ -287,3 +287,17 @@ def test_training_writes_progress_for_the_runner(tiny, tmp_path, monkeypatch):
     training.train(_cfg(epochs=2), tiny.split("train"), tiny.split("val"), name="p", models_dir=tmp_path, verbose=0)
     line = progress.read_text()
     assert line.startswith("p: epoch 2/2 done  val_accuracy ") and "ETA" in line
+
+
+def test_images_seen_counts_the_steps_of_each_epoch(tmp_path):
+    """A budget can end an epoch early: only the steps taken count."""
+    model = models.compile_model(models.baseline_cnn(), 1e-3)
+    state = training._fresh_state(_cfg())
+    keeper = training.RunKeeper(tmp_path, _cfg(batch_size=32), state, n_train=1000, verbose=0)
+    keeper.set_model(model)
+    for epoch, steps in enumerate((32, 5)):  # a full epoch (1,000 images), then 5 steps before the budget ran out
+        keeper.on_epoch_begin(epoch)
+        for b in range(steps):
+            keeper.on_train_batch_end(b)
+        keeper.on_epoch_end(epoch, {"val_accuracy": 0.5, "val_loss": 1.0})
+    assert [row["images_seen"] for row in state["history"]] == [1000, 1160]
