@@ -1,4 +1,4 @@
-"""Data audit: duplicates within and across splits (pixel hash), near-blank images, imbalance, train/test processing."""
+"""Data audit: exact duplicates within and across splits (pixel hash), near-blank images, class imbalance."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from helpers import config, quality
+from helpers import config
 from helpers.datasets import FerDataset
 
 
@@ -113,19 +113,3 @@ def pixel_stats(ds: FerDataset) -> pd.DataFrame:
         if (ds.splits == s).any()
     }
     return pd.DataFrame(rows).T
-
-
-def processing_check(ds: FerDataset, n_per_split: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
-    """Sharpness and contrast per split on a seeded sample from every class, and any train/test warnings."""
-    stats = quality.split_stats(ds.images, ds.labels, ds.splits, n_per_split, seed)
-    return stats, quality.processing_warnings(stats)
-
-
-def sharpness_samples(ds: FerDataset, n_per_split: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
-    """Per-image sharpness of the same seeded per-class sample, by split (for histograms)."""
-    out = {}
-    for s in config.SPLITS:
-        idx = quality.sample_indices(ds.labels, ds.splits, s, n_per_split, seed)
-        if len(idx):
-            out[s] = quality.sharpness(ds.images[idx])
-    return out

@@ -550,13 +550,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_report(ds, max_skipped=10**9 if args.all_skipped else 20))
-    stats = quality.split_stats(ds.images, ds.labels, ds.splits, args.sample, args.seed)
+    processing = quality.check(ds.images, ds.labels, ds.splits, args.sample, args.seed)
     print(f"\nimage processing per split (seeded sample of up to {args.sample} images from every class):")
-    print(stats.round(2).to_string())
-    warnings = quality.processing_warnings(stats)
-    for w in warnings:
+    print(processing.stats.round(2).to_string())
+    for w in processing.warnings:
         print(w)
-    if not warnings:
+    if not processing.warnings:
         print("train and test images are processed alike (sharpness and contrast match)")
     return 0
 

@@ -8,6 +8,8 @@ standard deviation) of a seeded random sample drawn from every class of each spl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -43,22 +45,32 @@ def sample_indices(labels: np.ndarray, splits: np.ndarray, split: str, n: int, s
     return np.sort(chosen)
 
 
-def split_stats(
+@dataclass
+class ProcessingCheck:
+    """Per split: statistics of the sample, each sampled image's sharpness, and any train/test warnings."""
+
+    stats: pd.DataFrame
+    sharpness: dict[str, np.ndarray]
+    warnings: list[str]
+
+
+def check(
     images: np.ndarray, labels: np.ndarray, splits: np.ndarray, n_per_split: int = 2000, seed: int = 0
-) -> pd.DataFrame:
-    """Per split: images sampled, median and 99th-percentile sharpness, median contrast."""
-    rows = {}
+) -> ProcessingCheck:
+    """Images sampled, median and 99th-percentile sharpness and median contrast per split, and the warnings."""
+    rows, sharp_by_split = {}, {}
     for s in config.SPLITS:
         idx = sample_indices(labels, splits, s, n_per_split, seed)
         if len(idx):
-            sharp = sharpness(images[idx])
+            sharp = sharp_by_split[s] = sharpness(images[idx])
             rows[s] = {
                 "sampled": len(idx),
                 "median_sharpness": float(np.median(sharp)),
                 "p99_sharpness": float(np.percentile(sharp, 99)),
                 "median_contrast": float(np.median(contrast(images[idx]))),
             }
-    return pd.DataFrame(rows).T.astype({"sampled": int})
+    stats = pd.DataFrame(rows).T.astype({"sampled": int})
+    return ProcessingCheck(stats, sharp_by_split, processing_warnings(stats))
 
 
 def processing_warnings(stats: pd.DataFrame) -> list[str]:

@@ -65,14 +65,15 @@ def _kernel_manager_logging_to(path: Path) -> type:
     class LoggedKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
             path.parent.mkdir(parents=True, exist_ok=True)
-            kw.setdefault("stderr", path.open("ab"))
-            return await super().start_kernel(**kw)
+            with path.open("ab") as log:  # the kernel process keeps its own copy of the descriptor
+                kw.setdefault("stderr", log)
+                return await super().start_kernel(**kw)
 
     return LoggedKernelManager
 
 
 class ProgressLine:
-    """Prints the training loop's progress file as one live line (or a line per change when not a terminal)."""
+    """Shows the training loop's progress file: one live line on a terminal, else one line per finished epoch."""
 
     def __init__(self, path: Path, stream=None):
         self.path, self.stream = path, stream or sys.stdout

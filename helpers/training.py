@@ -206,24 +206,22 @@ def budget_lr(base: float, fraction: float, shape: str, warmup: float = 0.0) -> 
 class TimeBudget(keras.callbacks.Callback):
     """Sets the learning rate from elapsed training time and stops when the budget is spent.
 
-    Elapsed time starts from ``state['train_seconds']`` (the completed epochs of a resumed run), so a run
-    killed and resumed keeps its budget accounting; the epoch in progress when it was killed is redone.
+    Elapsed time is ``state['train_seconds']`` at the start of the epoch (the completed epochs, also of a
+    resumed run) plus the time since, so a run killed and resumed keeps its budget accounting; the epoch in
+    progress when it was killed is redone.
     """
 
     def __init__(self, cfg: TrainConfig, state: dict):
         super().__init__()
         self.cfg, self.state = cfg, state
         self.budget_s = 60.0 * float(cfg.budget_minutes or 0)
-        self._t0 = 0.0
+        self._t0, self._done_s = time.perf_counter(), float(state["train_seconds"])
 
     def elapsed(self) -> float:
-        return self.state["train_seconds"] + (time.perf_counter() - self._t0)
+        return self._done_s + (time.perf_counter() - self._t0)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._t0 = time.perf_counter()  # RunKeeper (called first) has added this epoch to state["train_seconds"]
+        self._t0, self._done_s = time.perf_counter(), float(self.state["train_seconds"])
 
     def on_train_batch_begin(self, batch, logs=None):
         frac = self.elapsed() / self.budget_s

@@ -23,7 +23,7 @@ quality_sample = 2000  # images per split (drawn from every class) for the sharp
 # %%
 # %matplotlib inline
 
-from helpers import artifacts, audit, config, data, display, plots, profiles, training
+from helpers import artifacts, audit, config, data, display, plots, profiles, quality, training
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -132,13 +132,11 @@ display.table(blanks.head(20), "Near-blank images")
 # (mean absolute Laplacian) and contrast (pixel standard deviation) on a seeded random sample from every class:
 
 # %%
-sharp, processing_warnings = audit.processing_check(ds, quality_sample, seed)
-display.table(sharp, "Sharpness and contrast per split (seeded sample from every class)")
-plots.save(
-    plots.sharpness_hist(audit.sharpness_samples(ds, quality_sample, seed)), "01_explore-sharpness", ds.synthetic
-)
+processing = quality.check(ds.images, ds.labels, ds.splits, quality_sample, seed)
+display.table(processing.stats, "Sharpness and contrast per split (seeded sample from every class)")
+plots.save(plots.sharpness_hist(processing.sharpness), "01_explore-sharpness", ds.synthetic)
 display.md(
-    "\n\n".join(f"**{w}**" for w in processing_warnings)
+    "\n\n".join(f"**{w}**" for w in processing.warnings)
     or "Training and evaluation images are processed alike: sharpness and contrast match across splits."
 )
 
@@ -161,8 +159,8 @@ path = artifacts.save_metrics(
         "imbalance": imb.to_dict(),
         "duplicates": dup_summary.to_dict("records"),
         "near_blank": len(blanks),
-        "processing": sharp.to_dict(),
-        "processing_warnings": processing_warnings,
+        "processing": processing.stats.to_dict(),
+        "processing_warnings": processing.warnings,
     },
     params=params,
     seed=seed,

@@ -286,8 +286,10 @@ def test_quality_sample_draws_from_every_class():
 
 @pytest.mark.realdata
 def test_real_fer2013_train_and_test_processed_alike(real_path, isolated_outputs):
-    from helpers import audit
+    from helpers import quality
 
-    stats, warnings = audit.processing_check(data.load_fer2013(real_path))
+    ds = data.load_fer2013(real_path)
+    processing = quality.check(ds.images, ds.labels, ds.splits)
+    stats, warnings = processing.stats, processing.warnings
     assert warnings == [], warnings
     assert set(stats.index) == {"train", "val", "test"} and (stats["sampled"] == 2000).all()
