@@ -54,7 +54,7 @@ sync: setup ## Sync each notebook with its py:percent twin (edit either side), k
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=ERROR notebooks/*.ipynb
 
 check-data: setup ## Print the load report of your FER-2013 download (FER2013_PATH or data/)
-	$(PY) -m helpers.data check
+	$(PY) -m helpers.check
 
 test: setup ## Run the test suite (unit tests, real-data tests when FER2013_PATH is set, smoke notebooks)
 	$(VENV)/bin/ruff check helpers tests notebooks

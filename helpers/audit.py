@@ -66,6 +66,12 @@ def duplicate_summary(dups: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seen_elsewhere(images: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+    """Mask of ``images`` whose exact pixels also occur in any of ``others`` (e.g. Training, PublicTest)."""
+    seen = set(np.concatenate([pixel_hashes(o) for o in others])) if others else set()
+    return np.array([h in seen for h in pixel_hashes(images)], dtype=bool)
+
+
 def near_blank(ds: FerDataset, max_std: float = 5.0) -> pd.DataFrame:
     """Images whose pixel standard deviation is below ``max_std`` (blank or nearly uniform frames)."""
     std = ds.images.reshape(len(ds.images), -1).std(axis=1)

@@ -1,14 +1,19 @@
-"""Dataset types: images in memory (:class:`FerDataset`) and the load report in which nothing is lost."""
+"""Dataset types (FerDataset, the load report in which nothing is lost), subsets, splits, prepared data on disk."""
 
 from __future__ import annotations
 
+import io
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from helpers import config
+from helpers.artifacts import atomic_write_bytes
 
 
 class DatasetError(RuntimeError):
@@ -120,3 +125,115 @@ class FerDataset:
             "counts": {s: int((self.splits == s).sum()) for s in config.SPLITS},
             "skipped": len(self.report.skipped),
         }
+
+
+def write_npz(path: Path, ds: FerDataset, **extra: str) -> Path:
+    """Write a dataset (and ``extra`` string fields) as one .npz, atomically; no pickles."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        images=ds.images,
+        labels=ds.labels,
+        splits=ds.splits.astype(str),
+        sources=ds.sources.astype(str),
+        report=json.dumps(ds.report.to_dict()),
+        **extra,
+    )
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def read_npz(path: Path, **kwargs) -> tuple[FerDataset, dict[str, str]]:
+    """Read what :func:`write_npz` wrote: the dataset and its extra string fields."""
+    with np.load(path, allow_pickle=False) as z:
+        report = LoadReport.from_dict(json.loads(str(z["report"])))
+        ds = FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report, **kwargs)
+        extra = {k: str(z[k]) for k in z.files if k not in ("images", "labels", "splits", "sources", "report")}
+    return ds, extra
+
+
+# --------------------------------------------------------------------------- subsets + prepared data
+
+
+def stratified_sample(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``n`` items drawn in proportion to their labels (seeded); plain random when a class is too small."""
+    idx = np.arange(len(labels))
+    if n >= len(labels):
+        return idx
+    counts = np.unique(labels, return_counts=True)[1]
+    strat = labels if counts.min() >= 2 and n >= len(counts) and len(labels) - n >= len(counts) else None
+    return np.sort(train_test_split(idx, train_size=n, stratify=strat, random_state=seed)[0])
+
+
+def limit_split(ds: FerDataset, split: str, max_n: int | None, seed: int = 0) -> np.ndarray:
+    """Mask keeping at most ``max_n`` images of ``split`` (stratified by class, seeded); other splits kept."""
+    keep = np.ones(len(ds), bool)
+    idx = np.flatnonzero(ds.splits == split)
+    if max_n is None or len(idx) <= max_n:
+        return keep
+    keep[idx] = False
+    keep[idx[stratified_sample(ds.labels[idx], max_n, seed)]] = True
+    return keep
+
+
+def stratified_split(
+    labels: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
+) -> np.ndarray:
+    """Seeded stratified assignment of items to 'train'/'val'/'test' (70/15/15 as in the seed project)."""
+    labels = np.asarray(labels)
+    out = np.full(len(labels), "test", dtype=object)
+    train = stratified_sample(labels, int(round(fractions[0] * len(labels))), seed)
+    out[train] = "train"
+    rest = np.flatnonzero(out == "test")
+    n_val = int(round(fractions[1] / (fractions[1] + fractions[2]) * len(rest)))
+    out[rest[stratified_sample(labels[rest], n_val, seed)]] = "val"
+    return out.astype(str)
+
+
+def subsample(ds: FerDataset, max_train: int | None = None, max_eval: int | None = None, seed: int = 0) -> FerDataset:
+    """Stratified, seeded subset for fast profiles: at most ``max_train`` train and ``max_eval`` val/test images."""
+    mask = limit_split(ds, "train", max_train, seed)
+    for split in ("val", "test"):
+        mask &= limit_split(ds, split, max_eval, seed)
+    return ds.subset(mask)
+
+
+PREPARED = "fer_prepared.npz"
+
+
+def save_prepared(ds: FerDataset, meta: dict) -> Path:
+    """Write the prepared splits (and where they came from) for notebooks 03-06, atomically."""
+    meta = {**meta, "synthetic": ds.synthetic, "fingerprint": ds.fingerprint}
+    return write_npz(config.PREPARED_DIR / PREPARED, ds, meta=json.dumps(meta))
+
+
+def load_prepared() -> tuple[FerDataset, dict]:
+    """The data prepared by notebook 02, with its metadata (profile, seed, class weights, ...)."""
+    path = config.PREPARED_DIR / PREPARED
+    if not path.exists():
+        raise DatasetError(f"{path} not found: run notebook 02 first (make run NB=02, or make run-all)")
+    ds, extra = read_npz(path)
+    meta = json.loads(extra["meta"])
+    ds.synthetic, ds.fingerprint = meta["synthetic"], meta["fingerprint"]
+    return ds, meta
+
+
+def format_report(ds: FerDataset, max_skipped: int = 20) -> str:
+    """Human-readable load report: counts per split and class, notes, skipped items."""
+    r = ds.report
+    lines = []
+    if ds.synthetic:
+        lines.append(f"*** {config.SYNTHETIC_LABEL} ***")
+    lines += [
+        f"source: {r.source}  (layout: {r.layout})",
+        f"seen {r.seen} = loaded {r.loaded} + skipped {len(r.skipped)}  [{'OK' if r.balanced else 'MISMATCH'}]",
+        "",
+        ds.counts().to_string(),
+        "",
+    ]
+    lines += [f"note: {n}" for n in r.notes]
+    if r.skipped:
+        lines.append(f"skipped {len(r.skipped)} item(s): {r.skip_reasons()}")
+        lines += [f"  {item}: {why}" for item, why in r.skipped[:max_skipped]]
+        if len(r.skipped) > max_skipped:
+            lines.append(f"  ... and {len(r.skipped) - max_skipped} more")
+    return "\n".join(lines)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 from scipy.optimize import minimize_scalar
+from scipy.stats import bootstrap
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    classification_report,
     confusion_matrix,
     f1_score,
     precision_recall_curve,
-    precision_recall_fscore_support,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -44,7 +46,9 @@ def classification_metrics(
     """Accuracy, macro/weighted F1, per-class precision/recall/F1/support, AP and AUC, confusion matrix."""
     labels = np.arange(len(class_names))
     y_pred = probs.argmax(1)
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    report = classification_report(
+        y_true, y_pred, labels=labels, target_names=list(class_names), output_dict=True, zero_division=0
+    )
     onehot = np.eye(len(class_names))[y_true]
     present = onehot.sum(0) > 0
     ap = [float(average_precision_score(onehot[:, c], probs[:, c])) if present[c] else float("nan") for c in labels]
@@ -55,14 +59,14 @@ def classification_metrics(
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "macro_f1": float(report["macro avg"]["f1-score"]),
+        "weighted_f1": float(report["weighted avg"]["f1-score"]),
         "per_class": {
             c: {
-                "precision": float(p[i]),
-                "recall": float(r[i]),
-                "f1": float(f[i]),
-                "support": int(s[i]),
+                "precision": float(report[c]["precision"]),
+                "recall": float(report[c]["recall"]),
+                "f1": float(report[c]["f1-score"]),
+                "support": int(report[c]["support"]),
                 "average_precision": ap[i],
                 "roc_auc": auc[i],
             }
@@ -114,6 +118,12 @@ def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
         "roc_auc": float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan"),
         "average_precision": float(average_precision_score(y, scores)),
     }
+
+
+def two_class_scores(model: keras.Model, images: np.ndarray, positive: int, negative: int) -> np.ndarray:
+    """A 7-class model used as a binary one: p(positive) / (p(positive) + p(negative)), the other logits ignored."""
+    p = predict_proba(model, images)
+    return p[:, positive] / np.maximum(p[:, positive] + p[:, negative], 1e-12)
 
 
 def choose_threshold(y_val: np.ndarray, s_val: np.ndarray) -> float:
@@ -204,27 +214,157 @@ def predict_tta(model: keras.Model, images: np.ndarray, mode: str = "flip") -> n
     return np.mean([predict_proba(model, v) for v in tta_views(images, mode)], axis=0)
 
 
+def with_and_without(y_true: np.ndarray, probs: dict[str, np.ndarray], exclude: np.ndarray) -> pd.DataFrame:
+    """Accuracy and macro-F1 of each model on all images and on those not flagged in ``exclude``."""
+    rows = {}
+    for n, p in probs.items():
+        pred = p.argmax(1)
+        keep = ~exclude
+        rows[n] = {
+            "accuracy_all": float(np.mean(pred == y_true)),
+            "accuracy_without": float(np.mean(pred[keep] == y_true[keep])),
+            "macro_f1_all": float(f1_score(y_true, pred, average="macro", zero_division=0)),
+            "macro_f1_without": float(f1_score(y_true[keep], pred[keep], average="macro", zero_division=0)),
+            "n_all": int(len(y_true)),
+            "n_without": int(keep.sum()),
+        }
+    return pd.DataFrame(rows).T
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def _each(images: np.ndarray, fn) -> np.ndarray:
+    return np.stack([fn(im) for im in images])
+
+
+def _warp(im: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return cv2.warpAffine(im, m, im.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _rescale(im: np.ndarray, factor: float) -> np.ndarray:
+    small = cv2.resize(im, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, im.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def _jpeg(im: np.ndarray, quality: int) -> np.ndarray:
+    return cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
+
+
+def _contrast(im: np.ndarray, factor: float) -> np.ndarray:
+    return np.clip((im.astype(np.float32) - im.mean()) * factor + im.mean(), 0, 255).astype(np.uint8)
+
+
+def _centre(im: np.ndarray) -> tuple[float, float]:
+    return (im.shape[1] / 2, im.shape[0] / 2)
+
+
+#: What a real photo does to a face crop, each applied to 48x48 gray uint8 images.
+PERTURBATIONS: dict[str, object] = {
+    "none": lambda x: x,
+    "downscale to 24 px and back": lambda x: _each(x, lambda im: _rescale(im, 0.5)),
+    "downscale to 16 px and back": lambda x: _each(x, lambda im: _rescale(im, 1 / 3)),
+    "JPEG quality 30": lambda x: _each(x, lambda im: _jpeg(im, 30)),
+    "brighter (+40)": lambda x: np.clip(x.astype(np.int16) + 40, 0, 255).astype(np.uint8),
+    "darker (-40)": lambda x: np.clip(x.astype(np.int16) - 40, 0, 255).astype(np.uint8),
+    "contrast x0.6": lambda x: _each(x, lambda im: _contrast(im, 0.6)),
+    "rotated 15 degrees": lambda x: _each(x, lambda im: _warp(im, cv2.getRotationMatrix2D(_centre(im), 15, 1.0))),
+    "crop shifted 4 px": lambda x: _each(x, lambda im: _warp(im, np.float32([[1, 0, 4], [0, 1, 4]]))),
+    "horizontal flip": lambda x: x[:, :, ::-1],
+}
+
+
+def robustness(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Accuracy and macro-F1 under each of :data:`PERTURBATIONS`, and the change against unperturbed images."""
+    rows = {}
+    for name, fn in PERTURBATIONS.items():
+        pred = predict_proba(model, np.ascontiguousarray(fn(images))).argmax(1)
+        rows[name] = {
+            "accuracy": float(np.mean(pred == labels)),
+            "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0)),
+        }
+    df = pd.DataFrame(rows).T
+    df["accuracy_change"] = df["accuracy"] - df.loc["none", "accuracy"]
+    return df
+
+
 # --------------------------------------------------------------------------- uncertainty + ensembles
+
+
+def _accuracy_macro_f1(labels: np.ndarray):
+    def stat(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        f1 = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        return np.array([np.mean(y_true == y_pred), f1])
+
+    return stat
 
 
 def bootstrap_ci(
     y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, tuple[float, float, float]]:
-    """Percentile bootstrap (point, low, high) for accuracy and macro-F1."""
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
+    """Percentile bootstrap (point, low, high) for accuracy and macro-F1 (``scipy.stats.bootstrap``, paired)."""
+    stat = _accuracy_macro_f1(np.unique(y_true))
+    res = bootstrap(
+        (y_true, y_pred),
+        stat,
+        paired=True,
+        vectorized=False,
+        n_resamples=n_boot,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    point = stat(y_true, y_pred)
+    lo, hi = res.confidence_interval
+    return {k: (float(point[i]), float(lo[i]), float(hi[i])) for i, k in enumerate(("accuracy", "macro_f1"))}
+
+
+def paired_bootstrap(
+    y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_boot: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """Does A beat B on the same images? Paired bootstrap of the accuracy and macro-F1 differences (A - B).
+
+    Resamples images (each with both models' predictions), so the comparison keeps its pairing. Returns the
+    differences, their 95% percentile intervals, and the share of resamples in which A does not beat B
+    (a one-sided bootstrap p-value).
+    """
     labels = np.unique(y_true)
-    accs, f1s = np.empty(n_boot), np.empty(n_boot)
-    for b in range(n_boot):
-        i = rng.integers(0, n, n)
-        accs[b] = np.mean(y_true[i] == y_pred[i])
-        f1s[b] = f1_score(y_true[i], y_pred[i], labels=labels, average="macro", zero_division=0)
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    point_f1 = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    stat_one = _accuracy_macro_f1(labels)
+
+    def diff(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return stat_one(y, a) - stat_one(y, b)
+
+    res = bootstrap(
+        (y_true, pred_a, pred_b),
+        diff,
+        paired=True,
+        vectorized=False,
+        n_resamples=n_boot,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    point, dist = diff(y_true, pred_a, pred_b), res.bootstrap_distribution
+    lo, hi = res.confidence_interval
     return {
-        "accuracy": (float(np.mean(y_true == y_pred)), *map(float, np.percentile(accs, [lo, hi]))),
-        "macro_f1": (float(point_f1), *map(float, np.percentile(f1s, [lo, hi]))),
+        "accuracy_diff": float(point[0]),
+        "accuracy_diff_low": float(lo[0]),
+        "accuracy_diff_high": float(hi[0]),
+        "macro_f1_diff": float(point[1]),
+        "macro_f1_diff_low": float(lo[1]),
+        "macro_f1_diff_high": float(hi[1]),
+        "p_accuracy_not_better": float(np.mean(dist[0] <= 0)),
+        "p_macro_f1_not_better": float(np.mean(dist[1] <= 0)),
     }
+
+
+def paired_table(
+    y_true: np.ndarray, preds: dict[str, np.ndarray], reference: str, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """:func:`paired_bootstrap` of every model in ``preds`` against ``reference``, one row each (empty without it)."""
+    if reference not in preds:
+        return pd.DataFrame()
+    rows = {n: paired_bootstrap(y_true, p, preds[reference], n_boot, seed) for n, p in preds.items() if n != reference}
+    return pd.DataFrame(rows).T
 
 
 def ci_row(y_true: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from helpers.pipeline import to_model_input
 class FacePrediction:
     box: faces.Box
     label: str
-    confidence: float
+    confidence: float  # probability of ``label``
     probabilities: dict[str, float]
+    detector_confidence: float = float("nan")  # the face detector's score for this box
 
     def as_row(self, source: str = "") -> dict:
         return {
@@ -29,6 +31,7 @@ class FacePrediction:
             "y": self.box.y,
             "w": self.box.w,
             "h": self.box.h,
+            "detector_confidence": round(self.detector_confidence, 4),
             "label": self.label,
             "confidence": round(self.confidence, 4),
             **{f"p_{k}": round(v, 4) for k, v in self.probabilities.items()},
@@ -68,11 +71,17 @@ class EmotionPredictor:
     """Detect, crop and classify faces. Single faces go through a compiled forward call, not ``predict``."""
 
     def __init__(
-        self, model: keras.Model | str | Path, class_names: tuple[str, ...] = config.CLASS_NAMES, margin: float = 0.15
+        self,
+        model: keras.Model | str | Path,
+        class_names: tuple[str, ...] = config.CLASS_NAMES,
+        margin: float = 0.15,
+        detector: str | None = None,
+        align: bool = False,
     ):
         self.model = load_classifier(model) if isinstance(model, str | Path) else model
         self.class_names = class_names if self.model.output_shape[-1] > 1 else ("negative", "positive")
-        self.margin = margin
+        self.margin, self.align = margin, align
+        self.detector = faces.get_detector(detector)
         self.size, self.channels = self.model.input_shape[1], self.model.input_shape[3]
         self._forward = compiled_forward(self.model)
 
@@ -85,16 +94,14 @@ class EmotionPredictor:
 
     def predict_image(self, image: np.ndarray, path: Path | None = None) -> ImagePrediction:
         """All faces of an RGB image, largest first."""
-        boxes = faces.detect_faces(image)
-        crops = np.stack([faces.crop_face(image, b, self.margin) for b in boxes]) if boxes else np.zeros((0, 48, 48))
-        probs = self.classify_crops(crops)
-        preds = [
-            FacePrediction(
-                b, self.class_names[int(p.argmax())], float(p.max()), {c: float(v) for c, v in zip(self.class_names, p)}
-            )
-            for b, p in zip(boxes, probs)
-        ]
-        return ImagePrediction(path, image, preds)
+        found = self.detector.detect(image)
+        crops = [faces.crop_face(image, d, self.margin, align=self.align) for d in found]
+        probs = self.classify_crops(np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8))
+        return ImagePrediction(path, image, [self._prediction(d, p) for d, p in zip(found, probs)])
+
+    def _prediction(self, det: faces.Detection, p: np.ndarray) -> FacePrediction:
+        probs = {c: float(v) for c, v in zip(self.class_names, p)}
+        return FacePrediction(det.box, self.class_names[int(p.argmax())], float(p.max()), probs, det.confidence)
 
     def predict_path(self, path: str | Path) -> ImagePrediction:
         """Read a photo (raises faces.ImageReadError with the reason) and predict every face."""
@@ -124,17 +131,65 @@ def predict_emotion(
     ]
 
 
+def iou(a: faces.Box, b: faces.Box) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union else 0.0
+
+
+class TrackSmoother:
+    """Averages each face's class probabilities over its last ``window`` frames (video).
+
+    Faces are followed from frame to frame by box overlap (IoU >= ``min_iou``); a face not seen in a frame
+    loses its history. ``window=1`` leaves predictions unchanged.
+    """
+
+    def __init__(self, window: int = 5, min_iou: float = 0.3):
+        if window < 1:
+            raise ValueError(f"smoothing window must be >= 1 frame, got {window}")
+        self.window, self.min_iou = window, min_iou
+        self._tracks: list[tuple[faces.Box, deque]] = []
+
+    def update(self, preds: list[FacePrediction]) -> list[FacePrediction]:
+        free, tracks, out = list(self._tracks), [], []
+        for f in preds:
+            best = max(free, key=lambda t: iou(t[0], f.box), default=None)
+            history = best[1] if best is not None and iou(best[0], f.box) >= self.min_iou else deque(maxlen=self.window)
+            if best is not None and history is best[1]:
+                free.remove(best)
+            history.append(np.array(list(f.probabilities.values())))
+            tracks.append((f.box, history))
+            mean = np.mean(history, axis=0)
+            names = list(f.probabilities)
+            out.append(
+                FacePrediction(
+                    f.box,
+                    names[int(mean.argmax())],
+                    float(mean.max()),
+                    dict(zip(names, map(float, mean))),
+                    f.detector_confidence,
+                )
+            )
+        self._tracks = tracks
+        return out
+
+
 def annotate(image: np.ndarray, preds: list[FacePrediction]) -> np.ndarray:
-    """RGB copy of ``image`` with a box and 'label confidence' for each face."""
+    """RGB copy of ``image`` with a box and 'label confidence' for each face, legible at any image size."""
     out = np.ascontiguousarray(image.copy())
-    thick = max(1, round(min(out.shape[:2]) / 250))
+    short = min(out.shape[:2])
+    thick = max(1, round(short / 300))
     for f in preds:
         b = f.box
         cv2.rectangle(out, (b.x, b.y), (b.x + b.w, b.y + b.h), (0, 200, 0), thick + 1)
         text = f"{f.label} {f.confidence:.0%}"
-        scale = max(0.4, b.w / 220)
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        y = max(th + 4, b.y - 4)
-        cv2.rectangle(out, (b.x, y - th - 4), (b.x + tw + 4, y + 2), (0, 200, 0), -1)
-        cv2.putText(out, text, (b.x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
+        scale = float(np.clip(max(b.w / 220, short / 900), 0.35, 3.0))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        x = int(np.clip(b.x, 0, max(0, out.shape[1] - tw - 4)))
+        y = b.y - 4 if b.y - th - 8 >= 0 else min(out.shape[0] - base - 2, b.y + b.h + th + 6)
+        cv2.rectangle(out, (x, y - th - 4), (x + tw + 4, y + base), (0, 200, 0), -1)
+        cv2.putText(out, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
     return out

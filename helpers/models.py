@@ -34,6 +34,13 @@ def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same", name:
     return layers.Activation("relu", name=name)(x)
 
 
+def _head(x, n_classes: int):
+    """Output layer: one sigmoid unit for a binary task (``n_classes=1``), else a softmax over the classes."""
+    if n_classes == 1:
+        return layers.Dense(1, activation="sigmoid", name="prob")(x)
+    return layers.Dense(n_classes, activation="softmax", name="probs")(x)
+
+
 def baseline_cnn(input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = N_CLASSES) -> keras.Model:
     """Seed tutorial baseline: 3 x [Conv-BN-ReLU-MaxPool-Dropout(0.25)], Dense(128)-BN-ReLU-Dropout(0.5).
 
@@ -50,7 +57,7 @@ def baseline_cnn(input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = 
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    outputs = _head(x, n_classes)
     return keras.Model(inputs, outputs, name="baseline_cnn")
 
 
@@ -79,7 +86,7 @@ def dcnn(
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    outputs = _head(x, n_classes)
     return keras.Model(inputs, outputs, name="dcnn")
 
 
@@ -116,11 +123,11 @@ def efficient_cnn(
         x = _res_block(x, filters, name=FEATURES if i == len(widths) - 1 else None)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    outputs = _head(x, n_classes)
     return keras.Model(inputs, outputs, name="efficient_cnn")
 
 
-def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3)) -> keras.Model:
+def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 1) -> keras.Model:
     """Seed happy/sad project: Conv 32/64/128 (3x3 valid, ReLU) each + MaxPool; Dense(512); sigmoid.
 
     59,076,673 parameters at 256x256x3.
@@ -133,11 +140,11 @@ def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3)) -> keras.
     x = layers.Flatten()(x)
     x = layers.Dense(512, activation="relu")(x)
     x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="prob")(x)
+    outputs = _head(x, n_classes)
     return keras.Model(inputs, outputs, name="binary_seed_cnn")
 
 
-def binary_compact_cnn(input_shape: tuple[int, int, int] = INPUT_48) -> keras.Model:
+def binary_compact_cnn(input_shape: tuple[int, int, int] = INPUT_48, n_classes: int = 1) -> keras.Model:
     """Compact binary model at 48x48 grayscale: the efficient backbone at half width, sigmoid head."""
     inputs = keras.Input(input_shape, name="pixels")
     x = _input_stem(inputs)
@@ -147,17 +154,17 @@ def binary_compact_cnn(input_shape: tuple[int, int, int] = INPUT_48) -> keras.Mo
         x = _res_block(x, filters, name=FEATURES if filters == 64 else None)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="prob")(x)
+    outputs = _head(x, n_classes)
     return keras.Model(inputs, outputs, name="binary_compact_cnn")
 
 
-#: Registry: name -> (builder, default learning rate of the published recipe).
-BUILDERS: dict[str, tuple[Callable[..., keras.Model], float]] = {
-    "baseline_cnn": (baseline_cnn, 1e-4),
-    "dcnn": (dcnn, 1e-3),
-    "efficient_cnn": (efficient_cnn, 1e-3),
-    "binary_seed_cnn": (binary_seed_cnn, 1e-5),
-    "binary_compact_cnn": (binary_compact_cnn, 1e-3),
+#: Registry: name -> builder. Every builder takes ``input_shape`` and ``n_classes`` (1: sigmoid output).
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "baseline_cnn": baseline_cnn,
+    "dcnn": dcnn,
+    "efficient_cnn": efficient_cnn,
+    "binary_seed_cnn": binary_seed_cnn,
+    "binary_compact_cnn": binary_compact_cnn,
 }
 
 
@@ -165,13 +172,35 @@ def build(name: str, **kwargs) -> keras.Model:
     """Build a registered model by name."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(BUILDERS)}")
-    return BUILDERS[name][0](**kwargs)
+    return BUILDERS[name](**kwargs)
+
+
+#: Optimizers ``compile_model`` knows: Adam (the seed recipes), AdamW, SGD with Nesterov momentum 0.9.
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def make_optimizer(
+    name: str, lr: float | keras.optimizers.schedules.LearningRateSchedule, weight_decay: float = 0.0
+) -> keras.optimizers.Optimizer:
+    """A Keras optimizer by name; ``weight_decay`` is decoupled (applied to the weights, not the loss)."""
+    wd = weight_decay or None
+    if name == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=wd)
+    if name == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 
 def compile_model(
-    model: keras.Model, lr: float | keras.optimizers.schedules.LearningRateSchedule, label_smoothing: float = 0.0
+    model: keras.Model,
+    lr: float | keras.optimizers.schedules.LearningRateSchedule,
+    label_smoothing: float = 0.0,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
 ) -> keras.Model:
-    """Compile with Adam and the loss/metrics that fit the model's output (softmax or sigmoid)."""
+    """Compile with the named optimizer and the loss/metrics that fit the model's output (softmax or sigmoid)."""
     if model.output_shape[-1] == 1:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
         metrics = [
@@ -183,7 +212,7 @@ def compile_model(
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
         metrics = ["accuracy"]
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
+    model.compile(optimizer=make_optimizer(optimizer, lr, weight_decay), loss=loss, metrics=metrics)
     return model
 
 

@@ -33,12 +33,13 @@ def load_class_folders(
     size: int = 48,
     face_crop: bool = False,
     gray: bool = True,
+    detector: str | None = None,
 ) -> PhotoFolders:
     """Load any ``<class>/`` folders of photos (JPEG/PNG/BMP/WebP, any size, colour or gray, EXIF-rotated).
 
     ``classes`` fixes the label order (e.g. ("sad", "happy") makes happy the positive class) and
-    files in other folders are skipped as 'unknown class folder'. With ``face_crop`` the largest
-    detected face is cropped; a photo without a face is skipped with that reason.
+    files in other folders are skipped as 'unknown class folder'. With ``face_crop`` the largest face found by
+    ``detector`` (default: the best installed) is cropped; a photo without a face is skipped with that reason.
     """
     root = Path(root)
     if not root.is_dir():
@@ -68,11 +69,11 @@ def load_class_folders(
                 report.skip(str(f), str(e))
                 continue
             if face_crop:
-                boxes = faces.detect_faces(rgb)
-                if not boxes:
+                found = faces.detect_faces(rgb, detector)
+                if not found:
                     report.skip(str(f), "no face found")
                     continue
-                img = faces.crop_face(rgb, boxes[0], size=size)
+                img = faces.crop_face(rgb, found[0], size=size)
                 if not gray:
                     img = np.repeat(img[..., None], 3, axis=-1)
             else:
@@ -99,16 +100,52 @@ def place_on_canvas(face: np.ndarray, rng: np.random.Generator, canvas: int = 0)
     return np.clip(np.repeat(bg[..., None], 3, axis=-1) * tint, 0, 255).astype(np.uint8)
 
 
-def tile_faces(faces: list[np.ndarray], rng: np.random.Generator, cell: int = 150) -> np.ndarray:
+def tile_boxes(n: int, cell: int = 150) -> list[faces.Box]:
+    """Where :func:`tile_faces` puts each of ``n`` faces."""
+    s = cell - 20
+    return [faces.Box(20 + i * cell + 10, 30, s, s) for i in range(n)]
+
+
+def tile_faces(faces_: list[np.ndarray], rng: np.random.Generator, cell: int = 150) -> np.ndarray:
     """An RGB group 'photo' with each face upscaled into its own cell, side by side, with margins."""
-    cols = len(faces)
-    img = np.full((cell + 40, cols * cell + 40), int(rng.integers(40, 200)), np.uint8)
-    for i, f in enumerate(faces):
-        s = cell - 20
-        img[30 : 30 + s, 20 + i * cell + 10 : 20 + i * cell + 10 + s] = cv2.resize(
-            f, (s, s), interpolation=cv2.INTER_CUBIC
-        )
+    img = np.full((cell + 40, len(faces_) * cell + 40), int(rng.integers(40, 200)), np.uint8)
+    for f, b in zip(faces_, tile_boxes(len(faces_), cell)):
+        img[b.y : b.y + b.h, b.x : b.x + b.w] = cv2.resize(f, (b.w, b.h), interpolation=cv2.INTER_CUBIC)
     return np.repeat(img[..., None], 3, axis=-1)
+
+
+def clutter(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A face-free RGB 'photo': textured background with random rectangles, discs and lines."""
+    img = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 3)
+    for _ in range(int(rng.integers(8, 20))):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x, y = (int(v) for v in rng.integers(0, size, 2))
+        r = int(rng.integers(size // 20, size // 4))
+        kind = rng.integers(3)
+        if kind == 0:
+            cv2.rectangle(img, (x, y), (x + r, y + int(rng.integers(r // 3, 2 * r))), colour, -1)
+        elif kind == 1:
+            cv2.circle(img, (x, y), r // 2, colour, -1)
+        else:
+            cv2.line(img, (x, y), tuple(int(v) for v in rng.integers(0, size, 2)), colour, int(rng.integers(1, 6)))
+    return img
+
+
+def scatter_face(
+    face: np.ndarray, rng: np.random.Generator, size: int = 320, max_angle: float = 20.0
+) -> tuple[np.ndarray, faces.Box]:
+    """``face`` at a random size, place and rotation (up to ``max_angle`` degrees) on :func:`clutter`.
+
+    Returns the RGB photo and the face's box (the upright square it was pasted in).
+    """
+    img = clutter(size, rng)
+    fsize = int(rng.integers(48, size // 2))
+    f = cv2.resize(face, (fsize, fsize), interpolation=cv2.INTER_CUBIC)
+    rot = cv2.getRotationMatrix2D((fsize / 2, fsize / 2), float(rng.uniform(-max_angle, max_angle)), 1.0)
+    f = cv2.warpAffine(f, rot, (fsize, fsize), borderMode=cv2.BORDER_REPLICATE)
+    x, y = (int(v) for v in rng.integers(0, size - fsize + 1, 2))
+    img[y : y + fsize, x : x + fsize] = np.repeat(f[..., None], 3, axis=-1)
+    return img, faces.Box(x, y, fsize, fsize)
 
 
 def write_photo_folders(

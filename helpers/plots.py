@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://", "inline")) else None
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
-
-from helpers import config  # noqa: E402
-from helpers.artifacts import atomic_write_bytes  # noqa: E402
+from helpers import config
+from helpers.artifacts import atomic_write_bytes
 
 
 def save(fig: plt.Figure, name: str, synthetic: bool = False) -> str:
@@ -233,4 +230,19 @@ def sharpness_hist(values: dict[str, np.ndarray]) -> plt.Figure:
     ax.set_xscale("log")
     ax.set(xlabel="sharpness: mean |Laplacian| (log scale)", ylabel="density", title="Image sharpness per split")
     ax.legend()
+    return fig
+
+
+def robustness(df: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Horizontal bars of accuracy per perturbation (``evaluation.robustness``), unperturbed as a dashed line."""
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(df) + 1))
+    order = df.sort_values("accuracy")
+    ax.barh(order.index, order["accuracy"], color=["grey" if i == "none" else "steelblue" for i in order.index])
+    ax.axvline(df.loc["none", "accuracy"], color="black", linestyle="--", linewidth=1)
+    for y, v in enumerate(order["accuracy"]):
+        ax.text(v + 0.005, y, f"{v:.1%}", va="center", fontsize=8)
+    ax.set_xlabel("test accuracy")
+    ax.set_xlim(0, min(1.0, float(order["accuracy"].max()) + 0.12))
+    ax.set_title(title)
+    fig.tight_layout()
     return fig

@@ -41,7 +41,7 @@ PROFILES: dict[str, dict[str, dict]] = {
             "models_to_train": ["dcnn", "efficient_cnn"],
             "latency_repeats": 30,
         },
-        "05": {"epochs": 8, "patience": 3, "seed_epochs": 2, "seed_max_train": 1000, "n_demo_photos": 600},
+        "05": {"budget_minutes": 2.0, "epochs": 30, "patience": 3, "photo_epochs": 8, "n_demo_photos": 600},
         "06": {"tta_modes": ["flip", "tencrop"], "n_boot": 300, "n_demo_photos": 4},
     },
     # a couple of minutes: a tiny subset, one epoch; used by the tests
@@ -50,7 +50,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "02": {"max_train": 700, "max_eval": 300},
         "03": {"epochs": 1},
         "04": {"epochs": 1, "latency_repeats": 5},
-        "05": {"epochs": 1, "seed_epochs": 1, "seed_max_train": 64, "n_demo_photos": 120},
+        "05": {"budget_minutes": 0.1, "epochs": 1, "photo_epochs": 1, "n_demo_photos": 120},
         "06": {"tta_modes": ["flip"], "n_boot": 50, "n_demo_photos": 2},
     },
     # every training image, each 7-class model for a stated wall-clock budget on a 2-core CPU (about 2 hours in all):
@@ -60,7 +60,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "02": {"max_train": None, "max_eval": None},
         "03": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 30},
         "04": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 30},
-        "05": {"epochs": 20, "patience": 5, "seed_epochs": 2, "seed_max_train": 3000, "n_demo_photos": 2000},
+        "05": {"budget_minutes": 10.0, "epochs": 200, "patience": 200, "photo_epochs": 20, "n_demo_photos": 2000},
         "06": {"n_boot": 1000},
     },
     # every training image, up to 60 epochs with early stopping: about an hour per 7-class model on a
@@ -70,7 +70,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "02": {"max_train": None, "max_eval": None},
         "03": {"epochs": 60, "patience": 8},
         "04": {"epochs": 60, "patience": 8},
-        "05": {"epochs": 40, "patience": 8, "seed_epochs": 20, "seed_max_train": None, "n_demo_photos": 2000},
+        "05": {"budget_minutes": None, "epochs": 40, "patience": 8, "photo_epochs": 40, "n_demo_photos": 2000},
         "06": {"n_boot": 1000},
     },
 }

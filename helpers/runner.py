@@ -154,8 +154,8 @@ def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
 
 def describe_data() -> str:
     """One line saying which data the notebooks will use; a FER2013_PATH that points nowhere is fatal here."""
-    from helpers.data import find_source
     from helpers.datasets import DatasetError
+    from helpers.loaders import find_source
 
     try:
         src = find_source()

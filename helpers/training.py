@@ -1,10 +1,15 @@
 """One training loop for every notebook: seeded, resumable, interruption-safe.
 
-A run lives in ``outputs/models/<name>/``: ``checkpoint.keras`` (last epoch, with optimizer state),
-``best.keras`` (best validation weights), ``state.json`` (epoch count, history, early-stopping and
-learning-rate state) and ``history.csv``. Each is written atomically (temp file, then rename), so a
-run killed at any moment resumes from its last complete epoch. The final model is written to
-``outputs/models/<name>.keras`` with the best validation weights.
+A run lives in ``outputs/models/<name>/``. After every epoch the last checkpoint (``checkpoint.keras``, with
+optimizer state), the best validation weights (``best.keras``), ``state.json`` (epoch count, history, the
+callbacks' counters, budget spent) and ``history.csv`` are written to a new ``epoch-NNNN/`` folder, which
+becomes current in one atomic step (the ``LATEST`` pointer is replaced). A run killed at any moment resumes
+from its last complete epoch; a finished run with the same configuration and the same training data is
+reused instead of retrained. The final model is ``outputs/models/<name>.keras`` (best validation weights).
+
+Early stopping and reduce-on-plateau are Keras' own callbacks, with their counters saved for resume. The
+checkpointing is ours: ``ModelCheckpoint`` and ``BackupAndRestore`` write files in place (a kill mid-write
+leaves a torn file) and do not carry the other callbacks' state, which a resumed run needs.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -71,13 +77,15 @@ class TrainConfig:
     model: str
     epochs: int = 30  # maximum epochs (with budget_minutes: an upper bound that the budget normally ends first)
     batch_size: int = 64
-    lr: float | None = None  # None: the published recipe's rate for this model
+    lr: float = 1e-3  # peak learning rate
     schedule: str = "plateau"  # "plateau" (reduce on plateau), "cosine", "linear" (needs budget_minutes) or "constant"
     patience: int = 8  # early-stopping patience in epochs (on the monitored metric)
     monitor: str = "val_accuracy"
     augment: str = "seed"
     class_weight: bool = False
     label_smoothing: float = 0.0
+    optimizer: str = "adam"  # "adam", "adamw" or "sgd" (Nesterov momentum 0.9)
+    weight_decay: float = 0.0  # decoupled weight decay
     seed: int = 42
     input_size: int = 48
     channels: int = 1
@@ -87,6 +95,8 @@ class TrainConfig:
     warmup_fraction: float = 0.02  # with a budget: linear warm-up over this share of it
 
     def __post_init__(self) -> None:
+        if self.optimizer not in models.OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(models.OPTIMIZERS)}")
         if self.budget_minutes is not None:
             if self.budget_minutes <= 0:
                 raise ValueError(f"budget_minutes must be positive, got {self.budget_minutes}")
@@ -101,9 +111,6 @@ class TrainConfig:
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else models.BUILDERS[self.model][1]
-
 
 @dataclass
 class TrainResult:
@@ -113,6 +120,7 @@ class TrainResult:
     model_path: Path
     resumed_from: int
     config: TrainConfig
+    reused: bool = False  # a finished run with the same configuration and data, loaded instead of retrained
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -128,17 +136,122 @@ class TrainResult:
         return int(self.history["images_seen"].iloc[-1]) if "images_seen" in self.history and len(self.history) else 0
 
 
-class RunKeeper(keras.callbacks.Callback):
-    """Early stopping with best weights, reduce-on-plateau, timing, and atomic per-epoch checkpoints."""
+STATE, CHECKPOINT, BEST, HISTORY, LATEST = "state.json", "checkpoint.keras", "best.keras", "history.csv", "LATEST"
 
-    def __init__(self, run_dir: Path, cfg: TrainConfig, state: dict, n_train: int, verbose: int = 1):
+
+def data_fingerprint(*arrays: np.ndarray) -> str:
+    """Short hash of arrays' shapes, dtypes and bytes (the training and validation data of a run)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()[:12]
+
+
+def committed_dir(run_dir: Path) -> Path | None:
+    """The run's current ``epoch-NNNN/`` folder (named by ``LATEST``), or None before the first epoch."""
+    with contextlib.suppress(OSError):
+        d = Path(run_dir) / (Path(run_dir) / LATEST).read_text().strip()
+        if (d / STATE).exists():
+            return d
+    return None
+
+
+def read_state(run_dir: Path) -> dict | None:
+    """The run's committed ``state.json``, or None."""
+    d = committed_dir(run_dir)
+    return json.loads((d / STATE).read_text()) if d else None
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def commit_epoch(run_dir: Path, epoch: int, model: keras.Model, state: dict, improved: bool) -> Path:
+    """Write checkpoint, best model, state and history to ``epoch-NNNN/`` and make it current atomically."""
+    name = f"epoch-{epoch:04d}"
+    previous = committed_dir(run_dir)
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{name}."))
+    try:
+        model.save(tmp / CHECKPOINT)
+        if improved:
+            _link_or_copy(tmp / CHECKPOINT, tmp / BEST)
+        elif previous is not None and (previous / BEST).exists():
+            _link_or_copy(previous / BEST, tmp / BEST)
+        (tmp / STATE).write_text(json.dumps(state, indent=1, default=float))
+        pd.DataFrame(state["history"]).to_csv(tmp / HISTORY, index=False)
+        final = run_dir / name
+        if final.exists():  # left by a run killed between the rename and the pointer update; redone now
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        atomic_write_bytes(run_dir / LATEST, name.encode())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in run_dir.glob("epoch-*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+class _Resumable:
+    """Mixin for a Keras callback whose counters (``KEYS``) are saved in ``state.json`` and restored on resume."""
+
+    KEYS: tuple[str, ...] = ()
+
+    def __init__(self, *args, saved: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._saved = dict(saved or {})
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # Keras resets the counters here ...
+        for k, v in self._saved.items():  # ... so a resumed run puts its own back
+            setattr(self, k, v)
+
+    def counters(self) -> dict:
+        return {k: (None if getattr(self, k) is None else float(getattr(self, k))) for k in self.KEYS}
+
+
+class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
+    """``keras.callbacks.EarlyStopping`` whose wait count and best value survive a resume."""
+
+    KEYS = ("wait", "best", "best_epoch", "stopped_epoch")
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for k in ("wait", "best_epoch", "stopped_epoch"):
+            setattr(self, k, int(getattr(self, k)))
+
+
+class ResumableReduceLROnPlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
+    """``keras.callbacks.ReduceLROnPlateau`` whose wait and cooldown counts survive a resume."""
+
+    KEYS = ("wait", "best", "cooldown_counter")
+
+
+class EpochCommit(keras.callbacks.Callback):
+    """Times each epoch, appends its history row and commits the run (:func:`commit_epoch`).
+
+    Runs after the early-stopping callback (``stopper``) and reads from it whether this epoch was the best.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        cfg: TrainConfig,
+        state: dict,
+        n_train: int,
+        stopper: ResumableEarlyStopping,
+        stateful: list[_Resumable],
+    ):
         super().__init__()
-        self.run_dir, self.cfg, self.state, self.verbose, self.n_train = run_dir, cfg, state, verbose, n_train
-        self.mode_max = "acc" in cfg.monitor or "auc" in cfg.monitor
+        self.run_dir, self.cfg, self.state, self.n_train = run_dir, cfg, state, n_train
+        self.stopper, self.stateful = stopper, stateful
         self._t0, self._steps = 0.0, 0
-
-    def _better(self, value: float, best: float | None) -> bool:
-        return best is None or (value > best if self.mode_max else value < best)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0, self._steps = time.perf_counter(), 0
@@ -151,47 +264,23 @@ class RunKeeper(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._t0
         st["train_seconds"] += seconds
         st["images_seen"] += min(self._steps * self.cfg.batch_size, self.n_train)
-        row = {
-            "epoch": epoch + 1,
-            **{k: float(v) for k, v in (logs or {}).items()},
-            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-            "seconds": seconds,
-            "minutes": st["train_seconds"] / 60,
-            "images_seen": st["images_seen"],
-        }
-        st["history"].append(row)
-        value = row.get(self.cfg.monitor)
-        if value is not None and self._better(value, st["best"]):
-            st.update(best=value, best_epoch=epoch + 1, wait=0)
-            save_model_atomic(self.model, self.run_dir / "best.keras")
-        else:
-            st["wait"] += 1
-        if self.cfg.schedule == "plateau":
-            self._plateau(row.get("val_loss"))
-        if st["wait"] >= self.cfg.patience:
-            self.model.stop_training = True
-            st["stopped_early"] = True
+        st["history"].append(
+            {
+                "epoch": epoch + 1,
+                **{k: float(v) for k, v in (logs or {}).items()},
+                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+                "seconds": seconds,
+                "minutes": st["train_seconds"] / 60,
+                "images_seen": st["images_seen"],
+            }
+        )
+        improved = self.stopper.best_epoch == epoch and self.stopper.wait == 0
+        if improved:
+            st.update(best=float(self.stopper.best), best_epoch=epoch + 1)
+        st["stopped_early"] = bool(self.stopper.stopped_epoch)
+        st["callbacks"] = {type(cb).__name__: cb.counters() for cb in self.stateful}
         st["epoch"] = epoch + 1
-        save_model_atomic(self.model, self.run_dir / "checkpoint.keras")
-        save_json(self.run_dir / "state.json", st)
-        atomic_write_bytes(self.run_dir / "history.csv", pd.DataFrame(st["history"]).to_csv(index=False).encode())
-
-    def _plateau(self, val_loss: float | None, factor: float = 0.5, patience: int = 3, min_lr: float = 1e-6):
-        st = self.state
-        if val_loss is None:
-            return
-        if st["lr_best"] is None or val_loss < st["lr_best"] - 1e-4:
-            st["lr_best"], st["lr_wait"] = val_loss, 0
-            return
-        st["lr_wait"] += 1
-        if st["lr_wait"] >= patience:
-            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            new = max(lr * factor, min_lr)
-            if new < lr:
-                self.model.optimizer.learning_rate.assign(new)
-                if self.verbose:
-                    print(f"epoch {st['epoch'] + 1}: reducing learning rate to {new:.2e}")
-            st["lr_wait"] = 0
+        commit_epoch(self.run_dir, epoch + 1, self.model, st, improved)
 
 
 def budget_lr(base: float, fraction: float, shape: str, warmup: float = 0.0) -> float:
@@ -225,7 +314,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         frac = self.elapsed() / self.budget_s
-        lr = budget_lr(self.cfg.learning_rate(), frac, self.cfg.schedule, self.cfg.warmup_fraction)
+        lr = budget_lr(self.cfg.lr, frac, self.cfg.schedule, self.cfg.warmup_fraction)
         self.model.optimizer.learning_rate.assign(lr)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -286,17 +375,16 @@ class ProgressFile(keras.callbacks.Callback):
         self._write(f"{self.name}: epoch {epoch + 1}/{self.epochs} done{self._val}{self._eta(self.steps)}")
 
 
-def _fresh_state(cfg: TrainConfig) -> dict:
+def _fresh_state(cfg: TrainConfig, key: str, data: str) -> dict:
     return {
-        "key": cfg.key(),
+        "key": key,
         "config": cfg.__dict__,
+        "data": data,
         "epoch": 0,
         "history": [],
         "best": None,
         "best_epoch": 0,
-        "wait": 0,
-        "lr_best": None,
-        "lr_wait": 0,
+        "callbacks": {},
         "stopped_early": False,
         "budget_spent": False,
         "train_seconds": 0.0,
@@ -310,16 +398,42 @@ def build_compiled(
 ) -> keras.Model:
     """Build and compile inside the distribution strategy's scope (default: ``get_strategy()``)."""
     with (strategy or get_strategy()).scope():
-        kwargs = dict(cfg.model_kwargs or {})
-        if cfg.model in ("baseline_cnn", "dcnn", "efficient_cnn"):
-            kwargs.setdefault("n_classes", cfg.n_classes)
-        model = models.build(cfg.model, **kwargs)
-        lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.learning_rate()
+        shape = (cfg.input_size, cfg.input_size, cfg.channels)
+        model = models.build(cfg.model, input_shape=shape, n_classes=cfg.n_classes, **(cfg.model_kwargs or {}))
+        lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.lr
         if cfg.schedule == "cosine" and cfg.budget_minutes is None:  # with a budget, TimeBudget sets the rate
             lr = keras.optimizers.schedules.CosineDecay(
                 lr, decay_steps=max(1, cfg.epochs * steps_per_epoch), alpha=0.01
             )
-        return models.compile_model(model, lr, cfg.label_smoothing)
+        return models.compile_model(model, lr, cfg.label_smoothing, cfg.optimizer, cfg.weight_decay)
+
+
+def _callbacks(cfg: TrainConfig, state: dict, run_dir: Path, n_train: int, name: str, steps: int, verbose: int):
+    """Budget, Keras early stopping (+ reduce-on-plateau), the epoch commit and the progress line, in that order."""
+    mode = "max" if ("acc" in cfg.monitor or "auc" in cfg.monitor) else "min"
+    saved = state.get("callbacks", {})
+    stopper = ResumableEarlyStopping(
+        monitor=cfg.monitor, mode=mode, patience=cfg.patience, saved=saved.get("ResumableEarlyStopping")
+    )
+    stateful: list[_Resumable] = [stopper]
+    if cfg.schedule == "plateau":
+        stateful.append(
+            ResumableReduceLROnPlateau(
+                monitor="val_loss",
+                factor=0.5,
+                patience=3,
+                min_lr=1e-6,
+                min_delta=1e-4,
+                verbose=int(verbose > 0),
+                saved=saved.get("ResumableReduceLROnPlateau"),
+            )
+        )
+    budget = TimeBudget(cfg, state) if cfg.budget_minutes is not None else None
+    out: list[keras.callbacks.Callback] = [budget] if budget is not None else []
+    out += [*stateful, EpochCommit(run_dir, cfg, state, n_train, stopper, stateful)]
+    if os.environ.get(config.PROGRESS_ENV):
+        out.append(ProgressFile(os.environ[config.PROGRESS_ENV], name, cfg.epochs, steps, budget=budget))
+    return out
 
 
 def train(
@@ -336,38 +450,42 @@ def train(
 ) -> TrainResult:
     """Train ``cfg.model`` on ``train_xy``, selecting the best epoch on ``val_xy``.
 
-    Resumes an unfinished run with the same configuration from its last checkpoint (same
-    optimizer state and epoch count); otherwise starts fresh. Returns the model with the best
-    validation weights, also saved to ``outputs/models/<name>.keras``. Models are built, compiled
-    and reloaded inside ``strategy`` (default ``get_strategy()``: all GPUs mirrored when several).
+    A run is keyed by its configuration and a fingerprint of its data. With ``resume`` (the default) a
+    finished run with the same key is loaded instead of retrained, and an unfinished one continues from its
+    last committed epoch (same optimizer state, callback counters and budget spent); otherwise training starts
+    fresh. Returns the model with the best validation weights, also saved to ``outputs/models/<name>.keras``.
+    Models are built, compiled and reloaded inside ``strategy`` (default ``get_strategy()``: all GPUs mirrored
+    when several).
     """
     strategy = strategy or get_strategy()
     name = name or cfg.model
     models_dir = Path(models_dir or config.MODELS_DIR)
-    run_dir = models_dir / name
+    run_dir, final = models_dir / name, models_dir / f"{name}.keras"
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     x_tr, y_tr = train_xy
     steps = math.ceil(len(x_tr) / cfg.batch_size)
-    state_path = run_dir / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else None
-    can_resume = (
-        resume
-        and state is not None
-        and state.get("key") == cfg.key()
-        and not state.get("complete")
-        and (run_dir / "checkpoint.keras").exists()
-    )
-    if can_resume:
+    data = data_fingerprint(x_tr, y_tr, *val_xy)
+    key = f"{cfg.key()}-{data}"
+    state = read_state(run_dir) if resume else None
+    same = state is not None and state.get("key") == key
+    if same and state.get("complete") and final.exists():
+        if verbose:
+            print(f"{name}: reusing the finished run (same configuration and data); delete {run_dir} to retrain")
         with strategy.scope():
-            model = load_model(run_dir / "checkpoint.keras")
+            model = load_model(final)
+        hist = pd.DataFrame(state["history"])
+        return TrainResult(model, hist, state["best_epoch"], final, state["epoch"], cfg, reused=True)
+    if same and not state.get("complete"):
+        with strategy.scope():
+            model = load_model(committed_dir(run_dir) / CHECKPOINT)
         if verbose:
             print(
                 f"resuming {name} after epoch {state['epoch']} (optimizer step "
                 f"{int(keras.ops.convert_to_numpy(model.optimizer.iterations))})"
             )
     else:
-        state = _fresh_state(cfg)
+        state = _fresh_state(cfg, key, data)
         model = build_compiled(cfg, steps, strategy)
     start = state["epoch"]
     common = dict(
@@ -376,15 +494,7 @@ def train(
     train_ds = pipeline.make_dataset(x_tr, y_tr, training=True, augment=cfg.augment, **common)
     val_ds = pipeline.make_dataset(*val_xy, training=False, **common)
     cw = pipeline.class_weights(y_tr, cfg.n_classes) if cfg.class_weight and cfg.n_classes > 1 else None
-    state.setdefault("train_seconds", 0.0)
-    state.setdefault("images_seen", 0)
-    keeper = RunKeeper(run_dir, cfg, state, len(x_tr), verbose)
-    extra = list(callbacks or [])
-    budget = TimeBudget(cfg, state) if cfg.budget_minutes is not None else None
-    if budget is not None:
-        extra.insert(0, budget)
-    if os.environ.get(config.PROGRESS_ENV):
-        extra.append(ProgressFile(os.environ[config.PROGRESS_ENV], name, cfg.epochs, steps, budget=budget))
+    run_callbacks = _callbacks(cfg, state, run_dir, len(x_tr), name, steps, verbose)
     if start < cfg.epochs and not state.get("stopped_early") and not state.get("budget_spent"):
         model.fit(
             train_ds,
@@ -392,19 +502,16 @@ def train(
             epochs=cfg.epochs,
             initial_epoch=start,
             class_weight=cw,
-            callbacks=[keeper, *extra],
+            callbacks=[*run_callbacks, *(callbacks or [])],
             verbose=verbose,
             shuffle=False,
         )
-    if (run_dir / "best.keras").exists():
+    done = committed_dir(run_dir)
+    if done is not None and (done / BEST).exists():
         with strategy.scope():
-            model = load_model(run_dir / "best.keras")
-    final = save_model_atomic(model, models_dir / f"{name}.keras")
+            model = load_model(done / BEST)
+    save_model_atomic(model, final)
     state["complete"] = True
-    save_json(state_path, state)
+    if done is not None:
+        save_json(done / STATE, state)
     return TrainResult(model, pd.DataFrame(state["history"]), state["best_epoch"], final, start, cfg)
-
-
-def export_h5(model: keras.Model, path: str | Path) -> Path:
-    """Legacy HDF5 export for readers following the seed tutorial (``model.save('x.h5')``)."""
-    return save_model_atomic(model, Path(path).with_suffix(".h5"))

@@ -8,7 +8,7 @@
 # sample (clearly labelled). **Outputs:** `outputs/figures/01_explore-*.png`, `outputs/metrics/01_explore.json`.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile name (smoke / quick / full), recorded in the metrics
+profile = "quick"  # run profile name (smoke / quick / standard / full), recorded in the metrics
 dataset_path = None  # FER-2013 csv, folder or zip; None: $FER2013_PATH, then data/, then the embedded sample
 seed = 42  # seed for sampling example images
 samples_per_class = 8  # example faces shown per class
@@ -23,7 +23,7 @@ quality_sample = 2000  # images per split (drawn from every class) for the sharp
 # %%
 # %matplotlib inline
 
-from helpers import artifacts, audit, config, data, display, plots, profiles, quality, training
+from helpers import artifacts, audit, config, datasets, display, loaders, plots, profiles, quality, training
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -34,9 +34,9 @@ training.set_seed(seed)
 # loaded + skipped`).
 
 # %%
-ds = data.load_fer2013(dataset_path, seed=seed)
+ds = loaders.load_fer2013(dataset_path, seed=seed)
 display.banner(ds.synthetic)
-print(data.format_report(ds))
+print(datasets.format_report(ds))
 
 # %% [markdown]
 # ### Class distribution

@@ -8,7 +8,7 @@
 # `outputs/figures/02_preprocess-*.png`, `outputs/metrics/02_preprocess.json`.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile name (smoke / quick / full)
+profile = "quick"  # run profile name (smoke / quick / standard / full)
 dataset_path = None  # FER-2013 csv, folder or zip; None: $FER2013_PATH, then data/, then the embedded sample
 seed = 42  # seed for subsampling and augmentation examples
 max_train = 8000  # keep at most this many training images (stratified); None keeps all 28,709
@@ -23,7 +23,7 @@ n_variants = 6  # augmented copies per face
 # %%
 # %matplotlib inline
 
-from helpers import artifacts, audit, config, data, display, pipeline, plots, profiles, training
+from helpers import artifacts, audit, config, datasets, display, loaders, pipeline, plots, profiles, training
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -34,9 +34,9 @@ training.set_seed(seed)
 # test (reported once).
 
 # %%
-full = data.load_fer2013(dataset_path, seed=seed)
+full = loaders.load_fer2013(dataset_path, seed=seed)
 display.banner(full.synthetic)
-ds = data.subsample(full, max_train=max_train, max_eval=max_eval, seed=seed)
+ds = datasets.subsample(full, max_train=max_train, max_eval=max_eval, seed=seed)
 display.table(ds.counts(), "Images used per class and split")
 display.md(
     f"Using **{int((ds.splits == 'train').sum())}** of {int((full.splits == 'train').sum())} training "
@@ -82,7 +82,7 @@ for name in augmentations:
 
 # %%
 params = profiles.used("02", globals())
-prepared = data.save_prepared(
+prepared = datasets.save_prepared(
     ds,
     {"profile": params["profile"], "params": params["params"], "identity": full.identity(), "class_weights": weights},
 )

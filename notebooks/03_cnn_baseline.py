@@ -8,11 +8,13 @@
 # `outputs/figures/03_baseline-*.png`, `outputs/metrics/03_baseline.json`.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile name (smoke / quick / full)
+profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, shuffling and augmentation
 epochs = 10  # maximum epochs (early stopping may end sooner)
 batch_size = 64  # images per step
-lr = 1e-3  # Adam learning rate; the seed tutorial used 1e-4 (run with lr=1e-4 for its exact recipe)
+lr = 1e-3  # peak learning rate; the seed tutorial used Adam at 1e-4 (run with lr=1e-4 for its exact recipe)
+optimizer = "adam"  # "adam", "adamw" or "sgd" (Nesterov momentum 0.9)
+weight_decay = 0.0  # decoupled weight decay (e.g. 5e-4 with sgd)
 schedule = "plateau"  # learning-rate schedule: plateau, cosine or constant (with a budget: cosine or linear)
 budget_minutes = None  # wall-clock minutes per model, learning rate annealed to 0 at the end; None: train by epochs
 patience = 3  # early-stopping patience (epochs without val_accuracy improvement)
@@ -26,7 +28,7 @@ label_smoothing = 0.0  # label smoothing of the cross-entropy
 # %%
 # %matplotlib inline
 
-from helpers import config, data, display, evaluation, experiments, models, plots, profiles, training
+from helpers import config, datasets, display, evaluation, experiments, models, plots, profiles, training
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -36,7 +38,7 @@ training.set_seed(seed)
 # The splits prepared by notebook 02.
 
 # %%
-ds, meta = data.load_prepared()
+ds, meta = datasets.load_prepared()
 display.banner(ds.synthetic)
 display.table(ds.counts(), "Images per class and split")
 
@@ -56,6 +58,8 @@ cfg = training.TrainConfig(
     augment=augment,
     class_weight=class_weight,
     label_smoothing=label_smoothing,
+    optimizer=optimizer,
+    weight_decay=weight_decay,
     seed=seed,
 )
 models.baseline_cnn().summary()

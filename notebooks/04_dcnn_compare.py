@@ -9,12 +9,15 @@
 # `outputs/figures/04_compare-*.png`, `outputs/metrics/04_compare.json`.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile name (smoke / quick / full)
+profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, shuffling and augmentation
 models_to_train = ["dcnn", "efficient_cnn"]  # architectures to train and compare with the baseline
 epochs = 7  # maximum epochs per model (early stopping may end sooner)
 batch_size = 64  # images per step
-lr = 1e-3  # Adam learning rate for every model here
+lr = 1e-3  # peak learning rate for every model here
+optimizer = "adam"  # "adam", "adamw" or "sgd" (Nesterov momentum 0.9)
+weight_decay = 0.0  # decoupled weight decay (e.g. 5e-4 with sgd)
+label_smoothing = 0.0  # label smoothing of the cross-entropy
 schedule = "plateau"  # learning-rate schedule: plateau, cosine or constant (with a budget: cosine or linear)
 budget_minutes = None  # wall-clock minutes per model, learning rate annealed to 0 at the end; None: train by epochs
 patience = 3  # early-stopping patience (epochs without val_accuracy improvement)
@@ -28,7 +31,7 @@ latency_repeats = 30  # single-image latency measurements per model
 # %matplotlib inline
 import pandas as pd
 
-from helpers import config, data, display, experiments, models, plots, profiles, training
+from helpers import config, datasets, display, experiments, models, plots, profiles, training
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -37,7 +40,7 @@ training.set_seed(seed)
 # ## Prepare data
 
 # %%
-ds, meta = data.load_prepared()
+ds, meta = datasets.load_prepared()
 display.banner(ds.synthetic)
 baseline = experiments.load_recorded("03_baseline")
 
@@ -70,6 +73,9 @@ exps = [
             patience=patience,
             budget_minutes=budget_minutes,
             augment=augment,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            label_smoothing=label_smoothing,
             seed=seed,
         ),
         ds,

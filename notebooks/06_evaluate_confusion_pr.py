@@ -3,20 +3,22 @@
 #
 # **Purpose:** load the saved 7-class models without retraining and look deeper: confusion matrices, per-class
 # reports, one-vs-rest precision-recall curves, the most confident mistakes, test-time augmentation, calibration,
-# Grad-CAM, an ensemble, bootstrap confidence intervals, and predictions on new photos with face detection.
+# Grad-CAM, robustness to photo perturbations, an ensemble, bootstrap confidence intervals, paired comparisons, and
+# predictions on new photos with face detection.
 #
 # **Inputs:** `outputs/models/*.keras` (03, 04) and prepared data (02). **Outputs:**
 # `outputs/figures/06_evaluate-*.png`,
 # `outputs/metrics/06_evaluate.json`.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile name (smoke / quick / full)
+profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for bootstrap and example photos
 model_names = ["baseline_cnn", "dcnn", "efficient_cnn"]  # saved models to evaluate (those missing are skipped)
 tta_modes = ["flip", "tencrop"]  # test-time augmentation modes to measure
 n_boot = 300  # bootstrap resamples for confidence intervals
 n_mistakes = 16  # most confident mistakes shown
 n_demo_photos = 4  # group photos made from test faces for the prediction demo
+detector = "auto"  # face detector for the photo demo: "auto" (best installed), "mtcnn" or "haar"
 
 # %% [markdown]
 # ## Setup
@@ -31,8 +33,9 @@ import pandas as pd
 
 from helpers import (
     artifacts,
+    audit,
     config,
-    data,
+    datasets,
     display,
     evaluation,
     experiments,
@@ -51,7 +54,7 @@ training.set_seed(seed)
 # Validation (PublicTest) for selection and calibration, test (PrivateTest) for reporting.
 
 # %%
-ds, meta = data.load_prepared()
+ds, meta = datasets.load_prepared()
 display.banner(ds.synthetic)
 (x_val, y_val), (x_test, y_test) = ds.split("val"), ds.split("test")
 loaded = {
@@ -84,6 +87,16 @@ display.table(evaluation.per_class_table(m_best), f"Classification report, {best
 display.md(
     f"Accuracy {m_best['accuracy']:.1%}, macro-F1 {m_best['macro_f1']:.3f}, weighted-F1 {m_best['weighted_f1']:.3f}."
 )
+
+# %% [markdown]
+# ## Test images seen before
+# Some PrivateTest images have exact pixel copies in Training or PublicTest (the audit in notebook 01 lists them). A
+# model can score those by memory, so here is every model's test accuracy with and without them.
+
+# %%
+leaked = audit.seen_elsewhere(x_test, [ds.split("train")[0], x_val])
+leak_table = evaluation.with_and_without(y_test, probs_test, leaked)
+display.table(leak_table, f"Test with and without the {int(leaked.sum())} images seen in Training/PublicTest")
 
 # %% [markdown]
 # ## Precision-recall
@@ -165,6 +178,20 @@ plots.save(
 )
 
 # %% [markdown]
+# ## Robustness
+# What a real photo does to a face crop: the chosen model's test accuracy after each perturbation, against the
+# unperturbed images.
+
+# %%
+robust = evaluation.robustness(loaded[best], x_test, y_test)
+plots.save(
+    plots.robustness(robust, f"{best}: test accuracy under perturbations"), "06_evaluate-robustness", ds.synthetic
+)
+display.table(robust, f"Robustness, {best}, test (PrivateTest)")
+worst = robust["accuracy_change"].idxmin()
+display.md(f"The largest drop: **{worst}**, {-100 * robust.loc[worst, 'accuracy_change']:.1f} points.")
+
+# %% [markdown]
 # ## Ensemble and confidence intervals
 # Average of the saved models' probabilities; bootstrap 95% intervals.
 
@@ -176,6 +203,15 @@ ci_table = pd.DataFrame(rows).T
 display.table(ci_table, "Test (PrivateTest) with 95% bootstrap intervals")
 
 # %% [markdown]
+# ## Does a model beat the baseline?
+# Paired bootstrap on the same test images: each model's difference to the baseline in accuracy and macro-F1, the
+# 95% interval of that difference, and the share of resamples in which the model does not beat the baseline.
+
+# %%
+paired = evaluation.paired_table(y_test, {n: p.argmax(1) for n, p in probs_test.items()}, "baseline_cnn", n_boot, seed)
+display.table(paired, "Against baseline_cnn, test (PrivateTest)")
+
+# %% [markdown]
 # ## Predictions on new photos
 # Group photos made from test faces; every face is detected, cropped and classified.
 
@@ -184,7 +220,7 @@ demo_dir = Path(tempfile.mkdtemp())
 rng = np.random.default_rng(seed)
 for k in range(n_demo_photos):
     photos.save_rgb(demo_dir / f"group_{k}.jpg", photos.tile_faces(list(x_test[rng.choice(len(x_test), 3)]), rng))
-predictor = inference.EmotionPredictor(loaded[best], ds.class_names)
+predictor = inference.EmotionPredictor(loaded[best], ds.class_names, detector=detector)
 results = [predictor.predict_path(p) for p in sorted(demo_dir.glob("*.jpg"))]
 for r in results[:2]:
     plots.save(
@@ -209,6 +245,10 @@ print(
             "temperature": temperature,
             "ece": ece,
             "bootstrap": ci_table.to_dict("index"),
+            "paired_vs_baseline": paired.to_dict("index"),
+            "robustness": robust.to_dict("index"),
+            "test_images_seen_elsewhere": int(leaked.sum()),
+            "with_and_without_seen_images": leak_table.to_dict("index"),
             "per_model_test": {
                 n: evaluation.classification_metrics(y_test, p, ds.class_names) for n, p in probs_test.items()
             },

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are written, never shown
 
 REAL = os.environ.get("FER2013_PATH")
 

@@ -15,15 +15,15 @@ LAYERS: list[set[str]] = [
     {"artifacts", "profiles"},
     {"datasets", "quality"},
     {"synthetic"},
-    {"data"},  # FER-2013 loaders, cache, `check` command line
+    {"loaders"},  # FER-2013 CSV, folders, zip and the cache
     {"audit", "faces", "pipeline", "models", "plots", "display"},  # plots draw given arrays
     {"photos", "training"},
     {"evaluation"},
     {"inference"},
-    {"experiments", "predict", "bench", "runner"},
+    {"experiments", "predict", "bench", "runner", "check"},
     {"report"},
 ]
-DATA_LAYER = {"datasets", "quality", "synthetic", "data"}
+DATA_LAYER = {"datasets", "quality", "synthetic", "loaders"}
 
 
 def project_imports(path: Path) -> set[str]:

@@ -21,3 +21,27 @@ def test_bench_paths_run_on_tiny_data():
     assert ep["efficient_cnn"]["params"] == models.efficient_cnn().count_params()
     table = bench.format_table({"pipeline": pipe, "csv": csv, "inference": {"baseline_cnn": inf}, "epochs": ep})
     assert "training images/s" in table and np.isfinite(pipe["speedup"])
+
+
+def test_detector_scoring_counts_hits_misses_and_false_alarms():
+    from helpers import faces
+
+    truth = [faces.Box(0, 0, 100, 100), faces.Box(200, 0, 100, 100)]
+    dets = [
+        faces.Detection(faces.Box(20, 20, 60, 60), 0.9),  # inside the first face, comparable size: a hit
+        faces.Detection(faces.Box(25, 25, 50, 50), 0.9),  # a second box on the same face: false
+        faces.Detection(faces.Box(500, 500, 60, 60), 0.9),  # nowhere near a face: false
+    ]
+    assert bench._score(dets, truth) == (1, 2)
+    assert bench._score([], truth) == (0, 0)
+
+
+def test_detector_sets_hold_faces_where_they_say():
+    test_faces = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 20}).images
+    sets = bench.detector_sets(test_faces, n=6, seed=0)
+    assert [len(sets[k]) for k in ("group", "scattered", "face_free")] == [2, 6, 6]
+    for img, boxes in sets["scattered"]:
+        (b,) = boxes
+        assert img.shape == (320, 320, 3) and b.x >= 0 and b.x + b.w <= 320 and b.y + b.h <= 320
+        assert np.std(img[b.y : b.y + b.h, b.x : b.x + b.w].astype(float)) > 0
+    assert all(not boxes for _, boxes in sets["face_free"])

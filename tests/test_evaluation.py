@@ -54,3 +54,74 @@ def test_feature_layer_by_role_for_foreign_models():
     x = keras.layers.GlobalAveragePooling2D()(x)
     m = keras.Model(inp, keras.layers.Dense(7, activation="softmax")(x))
     assert evaluation.feature_layer(m).name == "act"
+
+
+def _noisy_predictions(y: np.ndarray, p_correct: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(len(y)) < p_correct, y, rng.integers(0, 7, len(y)))
+
+
+def test_classification_metrics_per_class_match_counts():
+    y = np.array([0, 0, 1, 1, 1, 2])
+    pred = np.array([0, 1, 1, 1, 2, 2])
+    probs = np.eye(3)[pred] * 0.9 + 0.1 / 3
+    m = evaluation.classification_metrics(y, probs, ("a", "b", "c"))
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["a"] == pytest.approx(
+        {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2, "average_precision": 2 / 3, "roc_auc": 0.75}
+    )
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3) and m["per_class"]["b"]["recall"] == 2 / 3
+    f1s = [m["per_class"][c]["f1"] for c in "abc"]
+    assert m["macro_f1"] == pytest.approx(np.mean(f1s))
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 1], [0, 0, 1]]
+
+
+def test_bootstrap_interval_brackets_the_point_and_is_seeded():
+    y = np.random.default_rng(0).integers(0, 7, 800)
+    pred = _noisy_predictions(y, 0.6, 1)
+    ci = evaluation.bootstrap_ci(y, pred, n_boot=200, seed=3)
+    for point, low, high in ci.values():
+        assert low < point < high and high - low < 0.15
+    assert ci == evaluation.bootstrap_ci(y, pred, n_boot=200, seed=3)
+
+
+def test_paired_bootstrap_tells_a_better_model_from_a_tie():
+    y = np.random.default_rng(0).integers(0, 7, 1000)
+    good, bad = _noisy_predictions(y, 0.7, 1), _noisy_predictions(y, 0.5, 2)
+    better = evaluation.paired_bootstrap(y, good, bad, n_boot=300)
+    assert better["accuracy_diff_low"] > 0 and better["p_accuracy_not_better"] < 0.01
+    assert better["macro_f1_diff"] > 0.1
+    worse = evaluation.paired_bootstrap(y, bad, good, n_boot=300)
+    assert worse["accuracy_diff_high"] < 0 and worse["p_accuracy_not_better"] > 0.99
+    tie = evaluation.paired_bootstrap(y, good, good, n_boot=300)
+    assert tie["accuracy_diff"] == 0 and tie["p_accuracy_not_better"] == 1.0
+
+
+def test_every_perturbation_keeps_shape_and_changes_the_images():
+    x = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 8}).images
+    for name, fn in evaluation.PERTURBATIONS.items():
+        out = fn(x)
+        assert out.shape == x.shape and out.dtype == np.uint8, name
+        assert (name == "none") == np.array_equal(out, x), name
+
+
+def test_robustness_table_is_relative_to_the_unperturbed_images():
+    x = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 40}).images
+    y = np.arange(len(x)) % 7
+    df = evaluation.robustness(models.baseline_cnn(), x, y)
+    assert list(df.index) == list(evaluation.PERTURBATIONS) and df.loc["none", "accuracy_change"] == 0
+    assert df["accuracy"].between(0, 1).all()
+
+
+def test_accuracy_with_and_without_images_seen_elsewhere():
+    from helpers import audit
+
+    x = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 6}).images[:6]
+    train = np.concatenate([x[:2], np.zeros((3, 48, 48), np.uint8)])
+    seen = audit.seen_elsewhere(x, [train])
+    assert seen.tolist() == [True, True, False, False, False, False]
+    y = np.array([0, 1, 2, 3, 4, 5])
+    probs = {"m": np.eye(7)[[0, 1, 0, 0, 4, 5]]}  # right on both seen images, 2 of 4 on the others
+    row = evaluation.with_and_without(y, probs, seen).loc["m"]
+    assert row["accuracy_all"] == pytest.approx(4 / 6) and row["accuracy_without"] == pytest.approx(2 / 4)
+    assert row["n_without"] == 4

@@ -118,13 +118,12 @@ def test_same_seed_same_numbers(tiny, tmp_path):
         np.testing.assert_array_equal(wa, wb)
 
 
-def test_saved_model_loads_safely_and_exports_h5(tiny, tmp_path):
+def test_saved_model_loads_safely(tiny, tmp_path):
     r = training.train(_cfg(epochs=1), tiny.split("train"), tiny.split("val"), name="m", models_dir=tmp_path, verbose=0)
     assert r.model_path == tmp_path / "m.keras"
     loaded = training.load_model(r.model_path)  # safe_mode=True
     x = tiny.split("test")[0][:5, ..., None].astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), r.model.predict(x, verbose=0), atol=1e-6)
-    assert training.export_h5(r.model, tmp_path / "m.h5").stat().st_size > 0
     with pytest.raises(FileNotFoundError, match="run the training notebook"):
         training.load_model(tmp_path / "missing.keras")
 
@@ -155,11 +154,17 @@ def test_killed_run_resumes_from_checkpoint(tiny, tmp_path):
     )
     assert proc.returncode == -9, proc.stderr[-2000:]
     run = tmp_path / "k"
-    state = json.loads((run / "state.json").read_text())
+    state = training.read_state(run)
     assert state["epoch"] == 2 and not state["complete"]
     assert not (tmp_path / "k.keras").exists()  # no final model from an unfinished run
-    assert not list(run.glob(".*tmp*")) and not list(run.glob(".*.keras"))  # nothing half-written
-    ckpt = training.load_model(run / "checkpoint.keras")
+    assert sorted(p.name for p in run.iterdir()) == ["LATEST", "epoch-0002"]  # nothing half-written or stale
+    assert sorted(p.name for p in (run / "epoch-0002").iterdir()) == [
+        "best.keras",
+        "checkpoint.keras",
+        "history.csv",
+        "state.json",
+    ]
+    ckpt = training.load_model(run / "epoch-0002" / "checkpoint.keras")
     steps = int(np.ceil(len(tiny.split("train")[1]) / 32))
     assert int(ckpt.optimizer.iterations.numpy()) == 2 * steps
     cfg = training.TrainConfig(
@@ -168,9 +173,9 @@ def test_killed_run_resumes_from_checkpoint(tiny, tmp_path):
     r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="k", models_dir=tmp_path, verbose=0)
     assert r.resumed_from == 2
     assert list(r.history["epoch"]) == [1, 2, 3, 4]
-    resumed = training.load_model(run / "checkpoint.keras")
+    resumed = training.load_model(training.committed_dir(run) / "checkpoint.keras")
     assert int(resumed.optimizer.iterations.numpy()) == 4 * steps
-    assert json.loads((run / "state.json").read_text())["complete"]
+    assert training.read_state(run)["complete"]
 
 
 def test_changed_config_starts_fresh(tiny, tmp_path):
@@ -235,7 +240,7 @@ def test_budget_ends_training_on_time_with_rate_near_zero(tiny, tmp_path):
     budget_min = 0.2
     cfg = _cfg(epochs=500, budget_minutes=budget_min, schedule="cosine", patience=500)
     r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="b", models_dir=tmp_path, verbose=0)
-    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    state = training.read_state(tmp_path / "b")
     assert state["budget_spent"] and 1 < len(r.history) < 500
     per_epoch = float(r.history["seconds"].median())
     assert budget_min * 60 <= state["train_seconds"] <= budget_min * 60 + 2 * per_epoch + 5
@@ -258,7 +263,7 @@ def test_killed_budget_run_resumes_with_its_elapsed_time(tiny, tmp_path):
         [sys.executable, "-c", BUDGET_KILL_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == -9, proc.stderr[-2000:]
-    before = json.loads((tmp_path / "k" / "state.json").read_text())
+    before = training.read_state(tmp_path / "k")
     assert before["epoch"] == 2 and before["train_seconds"] > 0 and not before["budget_spent"]
     cfg = training.TrainConfig(
         model="baseline_cnn",
@@ -272,7 +277,7 @@ def test_killed_budget_run_resumes_with_its_elapsed_time(tiny, tmp_path):
         schedule="cosine",
     )
     r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="k", models_dir=tmp_path, verbose=0)
-    after = json.loads((tmp_path / "k" / "state.json").read_text())
+    after = training.read_state(tmp_path / "k")
     assert r.resumed_from == 2 and after["budget_spent"] and after["complete"]
     per_epoch = float(r.history["seconds"].median())
     assert 15 <= after["train_seconds"] <= 15 + 2 * per_epoch + 5
@@ -292,12 +297,69 @@ def test_training_writes_progress_for_the_runner(tiny, tmp_path, monkeypatch):
 def test_images_seen_counts_the_steps_of_each_epoch(tmp_path):
     """A budget can end an epoch early: only the steps taken count."""
     model = models.compile_model(models.baseline_cnn(), 1e-3)
-    state = training._fresh_state(_cfg())
-    keeper = training.RunKeeper(tmp_path, _cfg(batch_size=32), state, n_train=1000, verbose=0)
-    keeper.set_model(model)
+    cfg = _cfg(batch_size=32)
+    state = training._fresh_state(cfg, "k", "d")
+    stopper = training.ResumableEarlyStopping(monitor="val_accuracy", mode="max", patience=5)
+    commit = training.EpochCommit(tmp_path, cfg, state, n_train=1000, stopper=stopper, stateful=[stopper])
+    for cb in (stopper, commit):
+        cb.set_model(model)
+    stopper.on_train_begin()
     for epoch, steps in enumerate((32, 5)):  # a full epoch (1,000 images), then 5 steps before the budget ran out
-        keeper.on_epoch_begin(epoch)
+        commit.on_epoch_begin(epoch)
         for b in range(steps):
-            keeper.on_train_batch_end(b)
-        keeper.on_epoch_end(epoch, {"val_accuracy": 0.5, "val_loss": 1.0})
+            commit.on_train_batch_end(b)
+        logs = {"val_accuracy": 0.5, "val_loss": 1.0}
+        stopper.on_epoch_end(epoch, logs)
+        commit.on_epoch_end(epoch, logs)
     assert [row["images_seen"] for row in state["history"]] == [1000, 1160]
+    assert training.read_state(tmp_path)["callbacks"]["ResumableEarlyStopping"]["wait"] == 1
+
+
+def test_finished_run_is_reused_only_for_the_same_config_and_data(tiny, tmp_path):
+    x, y = tiny.split("train")
+    first = training.train(_cfg(epochs=1), (x, y), tiny.split("val"), name="r", models_dir=tmp_path, verbose=0)
+    again = training.train(_cfg(epochs=1), (x, y), tiny.split("val"), name="r", models_dir=tmp_path, verbose=0)
+    assert not first.reused and again.reused and again.history.equals(first.history)
+    xv = tiny.split("val")[0][:4, ..., None].astype("float32")
+    np.testing.assert_allclose(again.model.predict(xv, verbose=0), first.model.predict(xv, verbose=0), atol=1e-6)
+    changed = x.copy()
+    changed[0] = 255 - changed[0]  # one training image differs: a different run
+    other = training.train(_cfg(epochs=1), (changed, y), tiny.split("val"), name="r", models_dir=tmp_path, verbose=0)
+    assert not other.reused and other.resumed_from == 0
+    fresh = training.train(
+        _cfg(epochs=1), (changed, y), tiny.split("val"), name="r", models_dir=tmp_path, verbose=0, resume=False
+    )
+    assert not fresh.reused
+
+
+def test_early_stopping_counters_survive_a_resume(tiny, tmp_path):
+    """Keras' EarlyStopping resets its counters in on_train_begin; a resumed run keeps the saved ones."""
+    stopper = training.ResumableEarlyStopping(
+        monitor="val_accuracy", mode="max", patience=3, saved={"wait": 2, "best": 0.61, "best_epoch": 4}
+    )
+    stopper.set_model(models.compile_model(models.baseline_cnn(), 1e-3))
+    stopper.on_train_begin()
+    assert (stopper.wait, stopper.best, stopper.best_epoch) == (2, 0.61, 4)
+    stopper.on_epoch_end(7, {"val_accuracy": 0.60})  # a third epoch without improvement: stop
+    assert stopper.model.stop_training and stopper.counters()["stopped_epoch"] == 7
+    plateau = training.ResumableReduceLROnPlateau(monitor="val_loss", patience=3, saved={"wait": 1, "best": 0.9})
+    plateau.set_model(stopper.model)
+    plateau.on_train_begin()
+    assert (plateau.wait, plateau.best) == (1, 0.9)
+
+
+def test_commit_leaves_the_previous_epoch_current_when_writing_fails(tmp_path, monkeypatch):
+    model = models.compile_model(models.baseline_cnn(), 1e-3)
+    state = training._fresh_state(_cfg(), "k", "d")
+    state["epoch"] = 1
+    training.commit_epoch(tmp_path, 1, model, state, improved=True)
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save", broken_save)
+    state["epoch"] = 2
+    with pytest.raises(OSError, match="disk full"):
+        training.commit_epoch(tmp_path, 2, model, state, improved=False)
+    assert training.read_state(tmp_path)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LATEST", "epoch-0001"]

@@ -1,19 +1,15 @@
-"""FER-2013 loading: CSV, image folders or zip, with a load report in which nothing is lost.
+"""FER-2013 loaders: the Kaggle CSV, the image-folder layout and zips of either, and the load cache.
 
 Entry point: :func:`load_fer2013`. Every file or CSV row seen is either loaded or listed in
 ``report.skipped`` with its reason, and ``report.seen == report.loaded + len(report.skipped)``.
-
-Command line: ``python -m helpers.data check [PATH]`` prints the report.
+The first load of a source is cached under ``data/cache/`` (keyed by its content) as one ``.npz``.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
-import json
 import os
-import sys
 import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,15 +19,13 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from helpers import config, quality
-from helpers.artifacts import atomic_write_bytes
-from helpers.datasets import DatasetError, FerDataset, LoadReport
+from helpers import config
+from helpers.datasets import DatasetError, FerDataset, LoadReport, read_npz, stratified_sample, write_npz
 
 CLASS_INDEX = {name: i for i, name in enumerate(config.CLASS_NAMES)}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CSV_COLUMNS = ("emotion", "pixels", "Usage")
 CACHE_VERSION = 1
-PARSE_WORKERS = min(4, os.cpu_count() or 1)  # threads parsing CSV pixel text
 
 
 # --------------------------------------------------------------------------- decoding
@@ -76,7 +70,7 @@ _NOT_PIXEL_CHAR[[32, *range(48, 58)]] = False  # space and digits
 def _parse_chunk(rows: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse stripped pixel rows; returns (pixels of the rows with 2304 values, their mask, token counts).
 
-    One C-level scan (``np.fromstring`` on bytes releases the GIL, so chunks run in threads).
+    One C-level scan (``np.fromstring`` on the joined bytes).
     Rows with characters other than digits and spaces get token count -1.
     """
     raw = " ".join(rows).encode("ascii", "replace")
@@ -97,19 +91,13 @@ def _parse_chunk(rows: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values.reshape(-1, config.N_PIXELS), keep, n_tokens
 
 
-def parse_pixels(pixels: pd.Series, workers: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Parse space-separated pixel strings in parallel chunks (no per-row split or float conversion).
+def parse_pixels(pixels: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Parse space-separated pixel strings in one vectorised pass (no per-row split or float conversion).
 
     Returns (images for the valid rows, boolean mask of valid rows, reason per row or '').
     """
     rows = [r.strip() if isinstance(r, str) else str(r) for r in pixels.tolist()]
-    workers = workers or PARSE_WORKERS
-    bounds = np.linspace(0, len(rows), workers + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(_parse_chunk, [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]))
-    arr = np.concatenate([p[0] for p in parts])
-    valid = np.concatenate([p[1] for p in parts])
-    n_tokens = np.concatenate([p[2] for p in parts])
+    arr, valid, n_tokens = _parse_chunk(rows)
     reasons = np.full(len(rows), "", dtype=object)
     reasons[n_tokens <= 0] = "malformed pixels: not space-separated integers"
     bad_count = (n_tokens > 0) & ~valid
@@ -169,14 +157,8 @@ def _split_from_name(top: str, filename: str) -> str | None:
 
 def _stratified_val_test(labels: np.ndarray, seed: int) -> np.ndarray:
     """Split items 50/50 into 'val' and 'test', stratified by label, deterministically."""
-    rng = np.random.default_rng(seed)
-    out = np.empty(len(labels), dtype=object)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        half = (len(idx) + 1) // 2
-        out[idx[:half]] = "val"
-        out[idx[half:]] = "test"
+    out = np.full(len(labels), "test", dtype=object)
+    out[stratified_sample(labels, (len(labels) + 1) // 2, seed)] = "val"
     return out
 
 
@@ -307,21 +289,6 @@ def load_zip(path: Path, seed: int = 0) -> tuple[np.ndarray, ...]:
     return (*arrays, report)
 
 
-def stratified_split(
-    labels: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
-) -> np.ndarray:
-    """Seeded stratified assignment of items to 'train'/'val'/'test' (70/15/15 as in the seed project)."""
-    rng = np.random.default_rng(seed)
-    out = np.empty(len(labels), dtype=object)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        n_tr = int(round(fractions[0] * len(idx)))
-        n_va = int(round(fractions[1] * len(idx)))
-        out[idx[:n_tr]], out[idx[n_tr : n_tr + n_va]], out[idx[n_tr + n_va :]] = "train", "val", "test"
-    return out.astype(str)
-
-
 # --------------------------------------------------------------------------- discovery + cache
 
 
@@ -395,36 +362,12 @@ def _prune_stale_caches(current: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def _write_dataset(path: Path, ds: FerDataset, **extra: str) -> Path:
-    """Write a dataset (and ``extra`` string fields) as one .npz, atomically; no pickles."""
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        images=ds.images,
-        labels=ds.labels,
-        splits=ds.splits.astype(str),
-        sources=ds.sources.astype(str),
-        report=json.dumps(ds.report.to_dict()),
-        **extra,
-    )
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def _read_dataset(path: Path, **kwargs) -> tuple[FerDataset, dict[str, str]]:
-    """Read what :func:`_write_dataset` wrote: the dataset and its extra string fields."""
-    with np.load(path, allow_pickle=False) as z:
-        report = LoadReport.from_dict(json.loads(str(z["report"])))
-        ds = FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report, **kwargs)
-        extra = {k: str(z[k]) for k in z.files if k not in ("images", "labels", "splits", "sources", "report")}
-    return ds, extra
-
-
 def _save_cache(path: Path, ds: FerDataset) -> None:
-    _write_dataset(path, ds)
+    write_npz(path, ds)
 
 
 def _read_cache(path: Path, key: str) -> FerDataset:
-    return _read_dataset(path, fingerprint=key)[0]
+    return read_npz(path, fingerprint=key)[0]
 
 
 def load_fer2013(
@@ -457,108 +400,3 @@ def load_fer2013(
         _save_cache(cache, ds)
         _prune_stale_caches(cache)
     return ds
-
-
-# --------------------------------------------------------------------------- subsets + prepared data
-
-
-def limit_split(ds: FerDataset, split: str, max_n: int | None, seed: int = 0) -> np.ndarray:
-    """Mask keeping at most ``max_n`` images of ``split`` (stratified by class, seeded); other splits kept."""
-    keep = np.ones(len(ds), bool)
-    idx = np.flatnonzero(ds.splits == split)
-    if max_n is None or len(idx) <= max_n:
-        return keep
-    rng = np.random.default_rng(seed)
-    chosen = []
-    labels = ds.labels[idx]
-    for c in np.unique(labels):
-        members = idx[labels == c]
-        k = max(1, int(round(max_n * len(members) / len(idx))))
-        chosen.append(rng.choice(members, size=min(k, len(members)), replace=False))
-    keep[idx] = False
-    keep[np.concatenate(chosen)] = True
-    return keep
-
-
-def subsample(ds: FerDataset, max_train: int | None = None, max_eval: int | None = None, seed: int = 0) -> FerDataset:
-    """Stratified, seeded subset for fast profiles: at most ``max_train`` train and ``max_eval`` val/test images."""
-    mask = limit_split(ds, "train", max_train, seed)
-    for split in ("val", "test"):
-        mask &= limit_split(ds, split, max_eval, seed)
-    return ds.subset(mask)
-
-
-PREPARED = "fer_prepared.npz"
-
-
-def save_prepared(ds: FerDataset, meta: dict) -> Path:
-    """Write the prepared splits (and where they came from) for notebooks 03-06, atomically."""
-    meta = {**meta, "synthetic": ds.synthetic, "fingerprint": ds.fingerprint}
-    return _write_dataset(config.PREPARED_DIR / PREPARED, ds, meta=json.dumps(meta))
-
-
-def load_prepared() -> tuple[FerDataset, dict]:
-    """The data prepared by notebook 02, with its metadata (profile, seed, class weights, ...)."""
-    path = config.PREPARED_DIR / PREPARED
-    if not path.exists():
-        raise DatasetError(f"{path} not found: run notebook 02 first (make run NB=02, or make run-all)")
-    ds, extra = _read_dataset(path)
-    meta = json.loads(extra["meta"])
-    ds.synthetic, ds.fingerprint = meta["synthetic"], meta["fingerprint"]
-    return ds, meta
-
-
-# --------------------------------------------------------------------------- report + CLI
-
-
-def format_report(ds: FerDataset, max_skipped: int = 20) -> str:
-    """Human-readable load report: counts per split and class, notes, skipped items."""
-    r = ds.report
-    lines = []
-    if ds.synthetic:
-        lines.append(f"*** {config.SYNTHETIC_LABEL} ***")
-    lines += [
-        f"source: {r.source}  (layout: {r.layout})",
-        f"seen {r.seen} = loaded {r.loaded} + skipped {len(r.skipped)}  [{'OK' if r.balanced else 'MISMATCH'}]",
-        "",
-        ds.counts().to_string(),
-        "",
-    ]
-    lines += [f"note: {n}" for n in r.notes]
-    if r.skipped:
-        lines.append(f"skipped {len(r.skipped)} item(s): {r.skip_reasons()}")
-        lines += [f"  {item}: {why}" for item, why in r.skipped[:max_skipped]]
-        if len(r.skipped) > max_skipped:
-            lines.append(f"  ... and {len(r.skipped) - max_skipped} more")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.data check [PATH]``."""
-    ap = argparse.ArgumentParser(prog="python -m helpers.data", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    chk = sub.add_parser("check", help="load a FER-2013 download and print its load report")
-    chk.add_argument("path", nargs="?", help=f"csv, folder or zip (default: ${config.DATASET_ENV}, then data/)")
-    chk.add_argument("--no-cache", action="store_true", help="ignore and do not write data/cache/")
-    chk.add_argument("--all-skipped", action="store_true", help="list every skipped item")
-    chk.add_argument("--sample", type=int, default=2000, help="images per split for the sharpness/contrast check")
-    chk.add_argument("--seed", type=int, default=0, help="seed of that sample")
-    args = ap.parse_args(argv)
-    try:
-        ds = load_fer2013(args.path, use_cache=not args.no_cache)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_report(ds, max_skipped=10**9 if args.all_skipped else 20))
-    processing = quality.check(ds.images, ds.labels, ds.splits, args.sample, args.seed)
-    print(f"\nimage processing per split (seeded sample of up to {args.sample} images from every class):")
-    print(processing.stats.round(2).to_string())
-    for w in processing.warnings:
-        print(w)
-    if not processing.warnings:
-        print("train and test images are processed alike (sharpness and contrast match)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
