@@ -12,6 +12,7 @@
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, shuffling and augmentation
 models_to_train = ["dcnn", "efficient_cnn"]  # architectures to train and compare with the baseline
+model_kwargs = {}  # builder arguments per model, e.g. {"efficient_cnn": {"widths": [48, 96, 192]}}
 epochs = 7  # maximum epochs per model (early stopping may end sooner)
 batch_size = 64  # images per step
 lr = 1e-3  # peak learning rate for every model here
@@ -66,6 +67,7 @@ exps = [
     experiments.train_and_evaluate(
         training.TrainConfig(
             model=m,
+            model_kwargs=model_kwargs.get(m),
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
