@@ -315,7 +315,7 @@ def format_table(res: dict) -> str:
     for name, r in res.get("detectors", {}).items():
         g, sc, ff = r["group"], r["scattered"], r["face_free"]
         buf.write(
-            f"{name + ' detector: found group/scattered, false':<44}{g['found']}/{g['faces']}  {sc['found']}/"
+            f"{name + ' detector: found group/scattered, false':<44} {g['found']}/{g['faces']}  {sc['found']}/"
             f"{sc['faces']}  {ff['false_detections']} on {ff['images']} face-free  {r['ms_per_image']:.0f} ms\n"
         )
     for name, r in res["epochs"].items():
