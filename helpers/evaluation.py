@@ -214,17 +214,22 @@ def predict_tta(model: keras.Model, images: np.ndarray, mode: str = "flip") -> n
     return np.mean([predict_proba(model, v) for v in tta_views(images, mode)], axis=0)
 
 
+def _accuracy_and_f1(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(y_pred == y_true)), float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
 def with_and_without(y_true: np.ndarray, probs: dict[str, np.ndarray], exclude: np.ndarray) -> pd.DataFrame:
     """Accuracy and macro-F1 of each model on all images and on those not flagged in ``exclude``."""
-    rows = {}
+    keep, rows = ~exclude, {}
     for n, p in probs.items():
         pred = p.argmax(1)
-        keep = ~exclude
+        acc_all, f1_all = _accuracy_and_f1(y_true, pred)
+        acc_without, f1_without = _accuracy_and_f1(y_true[keep], pred[keep])
         rows[n] = {
-            "accuracy_all": float(np.mean(pred == y_true)),
-            "accuracy_without": float(np.mean(pred[keep] == y_true[keep])),
-            "macro_f1_all": float(f1_score(y_true, pred, average="macro", zero_division=0)),
-            "macro_f1_without": float(f1_score(y_true[keep], pred[keep], average="macro", zero_division=0)),
+            "accuracy_all": acc_all,
+            "accuracy_without": acc_without,
+            "macro_f1_all": f1_all,
+            "macro_f1_without": f1_without,
             "n_all": int(len(y_true)),
             "n_without": int(keep.sum()),
         }
@@ -279,10 +284,8 @@ def robustness(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> pd
     rows = {}
     for name, fn in PERTURBATIONS.items():
         pred = predict_proba(model, np.ascontiguousarray(fn(images))).argmax(1)
-        rows[name] = {
-            "accuracy": float(np.mean(pred == labels)),
-            "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0)),
-        }
+        acc, f1 = _accuracy_and_f1(labels, pred)
+        rows[name] = {"accuracy": acc, "macro_f1": f1}
     df = pd.DataFrame(rows).T
     df["accuracy_change"] = df["accuracy"] - df.loc["none", "accuracy"]
     return df

@@ -24,6 +24,14 @@ class FacePrediction:
     probabilities: dict[str, float]
     detector_confidence: float = float("nan")  # the face detector's score for this box
 
+    @classmethod
+    def from_probs(
+        cls, box: faces.Box, names: list[str] | tuple[str, ...], p: np.ndarray, detector_confidence: float
+    ) -> FacePrediction:
+        """The most probable class, its probability, and every class's probability."""
+        probs = {c: float(v) for c, v in zip(names, p)}
+        return cls(box, names[int(np.argmax(p))], float(np.max(p)), probs, detector_confidence)
+
     def as_row(self, source: str = "") -> dict:
         return {
             "source": source,
@@ -97,11 +105,8 @@ class EmotionPredictor:
         found = self.detector.detect(image)
         crops = [faces.crop_face(image, d, self.margin, align=self.align) for d in found]
         probs = self.classify_crops(np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8))
-        return ImagePrediction(path, image, [self._prediction(d, p) for d, p in zip(found, probs)])
-
-    def _prediction(self, det: faces.Detection, p: np.ndarray) -> FacePrediction:
-        probs = {c: float(v) for c, v in zip(self.class_names, p)}
-        return FacePrediction(det.box, self.class_names[int(p.argmax())], float(p.max()), probs, det.confidence)
+        preds = [FacePrediction.from_probs(d.box, self.class_names, p, d.confidence) for d, p in zip(found, probs)]
+        return ImagePrediction(path, image, preds)
 
     def predict_path(self, path: str | Path) -> ImagePrediction:
         """Read a photo (raises faces.ImageReadError with the reason) and predict every face."""
@@ -157,22 +162,15 @@ class TrackSmoother:
         free, tracks, out = list(self._tracks), [], []
         for f in preds:
             best = max(free, key=lambda t: iou(t[0], f.box), default=None)
-            history = best[1] if best is not None and iou(best[0], f.box) >= self.min_iou else deque(maxlen=self.window)
-            if best is not None and history is best[1]:
+            if best is not None and iou(best[0], f.box) >= self.min_iou:
                 free.remove(best)
+                history = best[1]
+            else:
+                history = deque(maxlen=self.window)
             history.append(np.array(list(f.probabilities.values())))
             tracks.append((f.box, history))
             mean = np.mean(history, axis=0)
-            names = list(f.probabilities)
-            out.append(
-                FacePrediction(
-                    f.box,
-                    names[int(mean.argmax())],
-                    float(mean.max()),
-                    dict(zip(names, map(float, mean))),
-                    f.detector_confidence,
-                )
-            )
+            out.append(FacePrediction.from_probs(f.box, list(f.probabilities), mean, f.detector_confidence))
         self._tracks = tracks
         return out
 

@@ -42,10 +42,15 @@ def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, missing
 
 
-def _video_frames(path: Path, every: int):
+def _open_video(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise faces.ImageReadError("cannot open video")
+    return cap
+
+
+def _video_frames(cap: cv2.VideoCapture, every: int):
+    """(index, RGB frame) of every ``every``-th frame; releases ``cap`` at the end."""
     i = 0
     try:
         while True:
@@ -57,13 +62,6 @@ def _video_frames(path: Path, every: int):
             i += 1
     finally:
         cap.release()
-
-
-def _video_fps(path: Path) -> float:
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    cap.release()
-    return fps
 
 
 class _VideoOut:
@@ -79,10 +77,13 @@ class _VideoOut:
             self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
         self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
+        """Finish the file and move it into place; ``keep=False`` (a failed video) deletes it instead."""
         if self.writer is not None:
             self.writer.release()
-            self.tmp.replace(self.path)
+            if keep:
+                self.tmp.replace(self.path)
+        self.tmp.unlink(missing_ok=True)
 
 
 def run(
@@ -131,13 +132,17 @@ def run(
     for f in tqdm(files, desc="predicting", unit="file", disable=len(files) < 2):
         try:
             if f.suffix.lower() in VIDEO_SUFFIXES:
-                video = _VideoOut(out_dir / f"{f.stem}_annotated.mp4", _video_fps(f) / video_every)
+                cap = _open_video(f)
+                fps = (cap.get(cv2.CAP_PROP_FPS) or 25.0) / video_every
+                video = _VideoOut(out_dir / f"{f.stem}_annotated.mp4", fps)
                 smoother = TrackSmoother(smooth)
                 try:
-                    for idx, frame in _video_frames(f, video_every):
+                    for idx, frame in _video_frames(cap, video_every):
                         video.write(handle(frame, str(f), idx, smoother))
-                finally:
-                    video.close()
+                except BaseException:
+                    video.close(keep=False)
+                    raise
+                video.close()
             else:
                 save_jpg(handle(faces.read_photo(f), str(f)), str(f))
         except (faces.ImageReadError, OSError) as e:

@@ -213,18 +213,15 @@ class _Resumable:
             setattr(self, k, v)
 
     def counters(self) -> dict:
-        return {k: (None if getattr(self, k) is None else float(getattr(self, k))) for k in self.KEYS}
+        """The counters as JSON values: counts stay ints, the best value (a NumPy scalar or None) a float."""
+        values = {k: getattr(self, k) for k in self.KEYS}
+        return {k: v if v is None or isinstance(v, int) else float(v) for k, v in values.items()}
 
 
 class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
     """``keras.callbacks.EarlyStopping`` whose wait count and best value survive a resume."""
 
     KEYS = ("wait", "best", "best_epoch", "stopped_epoch")
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        for k in ("wait", "best_epoch", "stopped_epoch"):
-            setattr(self, k, int(getattr(self, k)))
 
 
 class ResumableReduceLROnPlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):

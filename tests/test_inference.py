@@ -232,3 +232,10 @@ def test_annotation_fits_any_image_size(shape, model_file):
     assert out.shape == img.shape and (out != img).any()
     changed = np.argwhere((out != img).any(-1))
     assert changed[:, 0].max() < shape[0] and changed[:, 1].max() < shape[1]
+
+
+def test_failed_video_leaves_no_output(tmp_path):
+    out = predict._VideoOut(tmp_path / "clip_annotated.mp4", 5.0)
+    out.write(np.zeros((32, 48, 3), np.uint8))
+    out.close(keep=False)
+    assert list(tmp_path.iterdir()) == []
