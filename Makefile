@@ -3,37 +3,57 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-VENV ?= .venv
+# Keras backend: tensorflow (default), jax or torch. Each gets its own environment: .venv, .venv-jax, .venv-torch.
+BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
+ifeq ($(filter $(BACKEND),tensorflow jax torch),)
+$(error BACKEND must be tensorflow, jax or torch, not '$(BACKEND)')
+endif
+VENV ?= $(if $(filter tensorflow,$(BACKEND)),.venv,.venv-$(BACKEND))
+REQUIREMENTS := $(if $(filter tensorflow,$(BACKEND)),requirements.txt,requirements-$(BACKEND).txt)
 PY := $(VENV)/bin/python
 PROFILE ?= quick
 GPU ?= 0
 NB ?=
 PARAMS ?=
+GPU_PYTHON ?= 3.12
 STAMP := $(VENV)/.installed-$(GPU)
+# The model, training and evaluation tests that every backend must pass (make test-backend).
+BACKEND_TESTS := tests/test_backends.py tests/test_models_training.py tests/test_evaluation.py tests/test_inference.py
 
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export KERAS_BACKEND := $(BACKEND)
 
-.PHONY: help setup run-all run report lab sync test test-fast lint bench check-data clean clean-outputs kernel
+.PHONY: help setup setup-backends run-all run report lab sync test test-backend test-fast lint bench check-data gpu-wheels clean \
+	clean-outputs kernel
 
 help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
-	@echo; echo "  Variables: PROFILE=smoke|quick|standard|full (default quick)  NB=03  PARAMS='epochs=5 seed=1'  GPU=1  LAB_ARGS='--no-browser --port 8899'"
+	@echo; echo "  Variables: PROFILE=smoke|quick|standard|full (default quick)  NB=03  PARAMS='epochs=5 seed=1'"
+	@echo "             BACKEND=tensorflow|jax|torch (default: KERAS_BACKEND, else tensorflow)  GPU=1  LAB_ARGS='--port 8899'"
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): $(REQUIREMENTS) requirements-core.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@if [ "$(GPU)" = "1" ]; then \
+	@if [ "$(GPU)" = "1" ] && [ "$(BACKEND)" = tensorflow ]; then \
 	  grep -v -E '^tensorflow' requirements.txt > $(VENV)/requirements-gpu.txt; \
 	  $(PY) -m pip install --quiet -r $(VENV)/requirements-gpu.txt -r requirements-dev.txt "tensorflow[and-cuda]==2.21.0"; \
+	elif [ "$(GPU)" = "1" ] && [ "$(BACKEND)" = jax ]; then \
+	  $(PY) -m pip install --quiet -r requirements-core.txt -r requirements-dev.txt "jax[cuda12]==0.10.2"; \
+	elif [ "$(GPU)" = "1" ]; then \
+	  echo "GPU=1 with BACKEND=torch: install torch 2.13.0 for your CUDA from pytorch.org (README, Training on a GPU)"; \
+	  exit 2; \
 	else \
-	  $(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt; \
+	  $(PY) -m pip install --quiet -r $(REQUIREMENTS) -r requirements-dev.txt; \
 	fi
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name fer-workbook --display-name "Python (fer-workbook)" > /dev/null
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv with the pinned packages (GPU=1: CUDA build of TensorFlow)
+setup: $(STAMP) ## Create the environment with the pinned packages (BACKEND=jax|torch: .venv-jax|.venv-torch; GPU=1: CUDA build)
+
+setup-backends: ## Create the environments of all three backends (for make bench and the cross-backend tests)
+	@for b in tensorflow jax torch; do $(MAKE) --no-print-directory setup BACKEND=$$b || exit 1; done
 
 run-all: setup ## Run all six notebooks with papermill (PROFILE=smoke|quick|standard|full), then build the report
 	$(PY) -m helpers.runner --profile $(PROFILE) $(if $(PARAMS),--params "$(PARAMS)")
@@ -56,9 +76,17 @@ sync: setup ## Sync each notebook with its py:percent twin (edit either side), k
 check-data: setup ## Print the load report of your FER-2013 download (FER2013_PATH or data/)
 	$(PY) -m helpers.check
 
-test: setup ## Run the test suite (unit tests, real-data tests when FER2013_PATH is set, smoke notebooks)
-	$(VENV)/bin/ruff check helpers tests notebooks
-	$(PY) -m pytest -q -ra
+test: ## All tests on TensorFlow (real-data tests when FER2013_PATH is set, smoke notebooks), then on JAX
+	@for b in tensorflow jax; do $(MAKE) --no-print-directory setup BACKEND=$$b || exit 1; done
+	.venv/bin/ruff check helpers tests notebooks
+	KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -q -ra
+	$(MAKE) --no-print-directory test-backend BACKEND=jax
+
+test-backend: ## Model, training and evaluation tests and notebook 03 (smoke) on BACKEND=jax|torch, without TensorFlow
+	@test "$(BACKEND)" != tensorflow || { echo "usage: make test-backend BACKEND=jax|torch (make test covers TensorFlow)"; exit 2; }
+	@$(MAKE) --no-print-directory setup BACKEND=$(BACKEND)
+	@! $(PY) -c "import tensorflow" 2>/dev/null || { echo "TensorFlow is installed in $(VENV): this check needs an environment without it (make clean; make setup BACKEND=$(BACKEND))"; exit 1; }
+	$(PY) -m pytest -q -ra -p no:cacheprovider $(BACKEND_TESTS)
 
 test-fast: setup ## Unit tests only (no notebook runs)
 	$(PY) -m pytest -q -ra -m "not notebooks"
@@ -67,11 +95,17 @@ lint: setup ## ruff check + format check (the package, the tests and the noteboo
 	$(VENV)/bin/ruff check helpers tests notebooks
 	$(VENV)/bin/ruff format --check helpers tests notebooks
 
-bench: setup ## Benchmarks side by side, written to outputs/bench/bench.json
+bench: setup-backends ## Benchmarks side by side (the backends' table included), written to outputs/bench/bench.json
 	$(PY) -m helpers.bench
+
+gpu-wheels: ## Wheels of keras and its small dependencies in .whl/, to carry to a JAX GPU machine (scripts/gpu_jax.sh)
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PYTHON) --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0
+	@ls .whl
 
 clean-outputs: ## Delete generated outputs (figures, metrics, models, executed notebooks, report)
 	rm -rf outputs/figures outputs/metrics outputs/models outputs/notebooks outputs/report outputs/prepared outputs/bench
 
-clean: clean-outputs ## Also delete the virtual environment and data cache
-	rm -rf $(VENV) data/cache
+clean: clean-outputs ## Also delete the virtual environments and data cache
+	rm -rf .venv .venv-jax .venv-torch data/cache

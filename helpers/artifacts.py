@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
@@ -18,6 +19,9 @@ from helpers import config
 TRACKED_PACKAGES = (
     "tensorflow",
     "tensorflow-cpu",
+    "jax",
+    "jaxlib",
+    "torch",
     "keras",
     "numpy",
     "pandas",
@@ -77,6 +81,12 @@ def git_sha() -> str:
         return "unknown"
 
 
+def keras_backend() -> str:
+    """The Keras backend of this process (``KERAS_BACKEND``; TensorFlow by default), without importing Keras."""
+    keras = sys.modules.get("keras")
+    return keras.backend.backend() if keras is not None else os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages that decide the numbers."""
     out = {"python": platform.python_version()}
@@ -92,6 +102,7 @@ def provenance(params: dict | None = None, seed: int | None = None, dataset: dic
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_sha": git_sha(),
         "packages": package_versions(),
+        "keras_backend": keras_backend(),
         "platform": platform.platform(),
         "seed": seed,
         "params": params or {},

@@ -4,12 +4,17 @@
 2. FER-2013 CSV parsing: ours (vectorised) vs the seed's per-row loop.
 3. Inference: single-face latency of model.predict vs a compiled call vs TFLite; batch throughput.
 4. Training time per full epoch (train split) for each model, with parameters and FLOPs.
+5. Keras backends (TensorFlow, JAX, PyTorch), each in its own environment: training images/s of one epoch per
+   model, and the accuracy of the same training run (same data, epochs and seed) with a paired bootstrap.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,10 +24,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, config, faces, models, photos, pipeline, training
-from helpers.evaluation import median_ms
+from helpers import artifacts, backend, config, faces, models, photos, pipeline, training
+from helpers.datasets import stratified_sample
+from helpers.evaluation import classification_metrics, median_ms, paired_bootstrap, predict_proba
 from helpers.loaders import load_csv, load_fer2013
-from helpers.models import compiled_forward
 
 
 def _fit_rate(model: keras.Model, data, steps: int) -> float:
@@ -53,6 +58,7 @@ def bench_pipeline(x: np.ndarray, y: np.ndarray, steps: int, batch: int = 64, ro
     A third arm feeds one pre-augmented batch over and over (zero input cost): the model-bound ceiling
     that no input pipeline can beat, so ``ceiling / seed`` is the largest speed-up possible.
     """
+    backend.require_tensorflow("The input-pipeline benchmark (against the seed's ImageDataGenerator)")
     import tensorflow as tf
 
     # The seed tutorial's pipeline. Keras 3 keeps ImageDataGenerator only in its legacy module; it is imported
@@ -136,12 +142,13 @@ def bench_csv(images: np.ndarray, labels: np.ndarray, splits: np.ndarray, rounds
 def bench_inference(model: keras.Model, face: np.ndarray, repeats: int = 100) -> dict:
     """Single-face latency (median ms) of three paths, and batch throughput of the compiled call."""
     x = face[None, ..., None].astype("float32")
-    fwd = compiled_forward(model)
+    fwd = backend.compiled_forward(model)
     out = {
         "predict_ms": median_ms(lambda: model.predict(x, verbose=0), repeats),
-        "compiled_call_ms": median_ms(lambda: fwd(x).numpy(), repeats),
+        "compiled_call_ms": median_ms(lambda: fwd(x), repeats),
     }
     try:
+        backend.require_tensorflow("LiteRT export")
         import tensorflow as tf
 
         with tempfile.TemporaryDirectory() as d:
@@ -156,10 +163,10 @@ def bench_inference(model: keras.Model, face: np.ndarray, repeats: int = 100) ->
             return interp.get_tensor(i_out)
 
         out["tflite_ms"] = median_ms(tflite, repeats)
-    except Exception as e:  # TFLite availability varies by TensorFlow build
+    except Exception as e:  # LiteRT needs TensorFlow, and its availability varies by TensorFlow build
         out["tflite_error"] = f"{e.__class__.__name__}: {str(e).splitlines()[0][:160]}"
     batch = np.repeat(x, 256, axis=0)
-    t_batch = median_ms(lambda: fwd(batch).numpy(), 10)
+    t_batch = median_ms(lambda: fwd(batch), 10)
     out["batch256_images_per_s"] = 256 / (t_batch / 1000)
     fastest = min(v for k, v in out.items() if k.endswith("_ms"))
     out["fastest_single_ms"] = fastest
@@ -176,6 +183,7 @@ def bench_epochs(
     rounds: int = 2,
 ) -> dict:
     """Seconds per full training epoch (extrapolated from ``steps`` timed steps), parameters and FLOPs."""
+    backend.require_tensorflow("The epoch-time benchmark (tf.data with repeat)")
     ds = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="seed").repeat()
     arms = {name: (models.compile_model(models.build(name), 1e-3), ds) for name in names}
     trials = interleaved_best(arms, steps, rounds)
@@ -247,33 +255,161 @@ def bench_detectors(test_faces: np.ndarray, n: int = 60, seed: int = 0) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- Keras backends
+
+_TRIAL = "import json, sys; from helpers import bench; print(json.dumps(bench.backend_trial(sys.argv[1], sys.argv[2])))"
+
+
+def backend_trial(kind: str, path: str) -> dict:
+    """One trial inside one backend's interpreter, on the arrays in ``path`` (.npz, settings in the .json beside).
+
+    ``speed``: training images/s of one epoch per model (after a short warm-up that compiles the step), with the
+    settings ``train()`` uses (seeded, deterministic kernels). ``accuracy``: one seeded ``train()`` run, then
+    validation and test accuracy and the test predictions.
+    """
+    spec = json.loads(Path(path).with_suffix(".json").read_text())
+    arrays = np.load(path)
+    if kind == "speed":
+        rates = {}
+        for name in spec["models"]:
+            backend.set_seed(spec["seed"])
+            cfg = training.TrainConfig(model=name, batch_size=spec["batch"], augment=spec["augment"])
+            model = training.build_compiled(cfg, steps_per_epoch=1)
+            data = pipeline.make_dataset(
+                arrays["x"], arrays["y"], n_classes=7, batch_size=spec["batch"], training=True, augment=spec["augment"]
+            )
+            model.fit(data, steps_per_epoch=spec["warmup_steps"], epochs=1, verbose=0)
+            rates[name] = len(arrays["x"]) / _elapsed(lambda: model.fit(data, epochs=1, verbose=0))
+        return {"backend": backend.name(), "images_per_s": rates}
+    cfg = training.TrainConfig(
+        model=spec["model"], epochs=spec["epochs"], batch_size=spec["batch"], augment=spec["augment"],
+        seed=spec["seed"], schedule="constant", patience=spec["epochs"],
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        r = training.train(
+            cfg, (arrays["x"], arrays["y"]), (arrays["xv"], arrays["yv"]), models_dir=Path(tmp), verbose=0, resume=False
+        )
+        seconds = time.perf_counter() - t
+    pred_val = predict_proba(r.model, arrays["xv"]).argmax(1)
+    probs = predict_proba(r.model, arrays["xt"])
+    test = classification_metrics(arrays["yt"], probs)
+    return {
+        "backend": backend.name(),
+        "train_seconds": seconds,
+        "val_accuracy": float((pred_val == arrays["yv"]).mean()),
+        "test_accuracy": test["accuracy"],
+        "test_macro_f1": test["macro_f1"],
+        "test_pred": probs.argmax(1).tolist(),
+    }
+
+
+def _run_trial(python: str, name: str, kind: str, path: Path) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(config.ROOT)}
+    proc = subprocess.run(
+        [python, "-c", _TRIAL, kind, str(path)], capture_output=True, text=True, env=env, cwd=config.ROOT
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} {kind} trial failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_backends(
+    x: np.ndarray,
+    y: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    model_names: tuple[str, ...] = ("baseline_cnn", "efficient_cnn", "dcnn"),
+    speed_images: int = 2048,
+    train_images: int = 5000,
+    epochs: int = 5,
+    rounds: int = 2,
+    batch: int = 64,
+    augment: str = "seed",
+    seed: int = 0,
+    warmup_steps: int = 3,
+) -> dict:
+    """Every installed backend side by side, each in its own interpreter (``make setup-backends`` makes them).
+
+    Speed trials alternate between backends for ``rounds`` rounds (best kept, all recorded). The accuracy trial
+    trains ``model_names[0]`` on the same ``train_images`` stratified training images for ``epochs`` epochs with
+    the same seed on each backend; test predictions are compared with TensorFlow's by a paired bootstrap.
+    """
+    found = {b: backend.python_for(b) for b in config.KERAS_BACKENDS}
+    names = [b for b, python in found.items() if python is not None]
+    pick = stratified_sample(y, train_images, seed)
+    common = {"batch": batch, "augment": augment, "seed": seed}
+    with tempfile.TemporaryDirectory() as d:
+        speed_path, acc_path = Path(d) / "speed.npz", Path(d) / "accuracy.npz"
+        np.savez(speed_path, x=x[:speed_images], y=y[:speed_images])
+        speed_path.with_suffix(".json").write_text(
+            json.dumps({**common, "models": list(model_names), "warmup_steps": warmup_steps})
+        )
+        np.savez(acc_path, x=x[pick], y=y[pick], xv=val[0], yv=val[1], xt=test[0], yt=test[1])
+        acc_path.with_suffix(".json").write_text(json.dumps({**common, "model": model_names[0], "epochs": epochs}))
+        trials: dict[str, list[dict]] = {b: [] for b in names}
+        for _ in range(rounds):
+            for b in names:
+                trials[b].append(_run_trial(found[b], b, "speed", speed_path)["images_per_s"])
+        accuracy = {b: _run_trial(found[b], b, "accuracy", acc_path) for b in names}
+    out: dict = {
+        "settings": {**common, "speed_images": int(min(speed_images, len(x))), "train_images": int(len(pick)),
+                     "epochs": epochs, "rounds": rounds, "accuracy_model": model_names[0]},
+        "missing": [b for b in config.KERAS_BACKENDS if b not in names],
+    }  # fmt: skip
+    reference = accuracy.get("tensorflow", {}).get("test_pred")
+    for b in names:
+        row = {m: max(t[m] for t in trials[b]) for m in model_names}
+        acc = {k: v for k, v in accuracy[b].items() if k != "test_pred"}
+        if reference is not None and b != "tensorflow":
+            acc["vs_tensorflow"] = paired_bootstrap(test[1], np.array(accuracy[b]["test_pred"]), np.array(reference))
+        out[b] = {"images_per_s": row, "trials_images_per_s": trials[b], **acc}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40, help="training steps timed per measurement")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per timing; the best is reported")
     ap.add_argument("--csv-rows", type=int, default=8000, help="rows of the CSV parsing benchmark")
     ap.add_argument("--detector-images", type=int, default=60, help="images per set in the face-detector benchmark")
+    ap.add_argument("--backend-images", type=int, default=2048, help="training images of each backend's timed epoch")
+    ap.add_argument("--backend-train", type=int, default=5000, help="training images of each backend's accuracy run")
+    ap.add_argument("--backend-epochs", type=int, default=5, help="epochs of each backend's accuracy run")
     args = ap.parse_args(argv)
+    backend.require_tensorflow("make bench (it compares with the seed's TensorFlow pipeline and LiteRT)")
     ds = load_fer2013()
     x, y = ds.split("train")
     print(f"data: {ds.identity()['name']} ({len(y)} training images)", flush=True)
     res: dict = {"data": ds.identity()}
-    print("1/5 input pipeline ...", flush=True)
+    print("1/6 input pipeline ...", flush=True)
     res["pipeline"] = bench_pipeline(x, y, args.steps, rounds=args.rounds)
-    print("2/5 CSV parsing ...", flush=True)
+    print("2/6 CSV parsing ...", flush=True)
     n = min(args.csv_rows, len(ds))
     res["csv"] = bench_csv(ds.images[:n], ds.labels[:n], ds.splits[:n], rounds=args.rounds)
-    print("3/5 inference ...", flush=True)
+    print("3/6 inference ...", flush=True)
     res["inference"] = {name: bench_inference(models.build(name), x[0]) for name in ("baseline_cnn", "efficient_cnn")}
-    print("4/5 face detectors ...", flush=True)
+    print("4/6 face detectors ...", flush=True)
     res["detectors"] = bench_detectors(ds.split("test")[0], args.detector_images, seed=0)
-    print("5/5 epoch time per model ...", flush=True)
+    print("5/6 epoch time per model ...", flush=True)
     res["epochs"] = bench_epochs(
         x,
         y,
         ["baseline_cnn", "efficient_cnn", "dcnn"],
         args.steps,
         full_train=int((ds.splits == "train").sum()),
+        rounds=max(1, args.rounds - 1),
+    )
+    print("6/6 Keras backends (each in its own environment) ...", flush=True)
+    res["backends"] = bench_backends(
+        x,
+        y,
+        ds.split("val"),
+        ds.split("test"),
+        speed_images=args.backend_images,
+        train_images=args.backend_train,
+        epochs=args.backend_epochs,
         rounds=max(1, args.rounds - 1),
     )
     path = artifacts.save_metrics("bench", res, params=vars(args), dataset=ds.identity())
@@ -323,6 +459,36 @@ def format_table(res: dict) -> str:
             f"{name + ' s/full epoch, params, MFLOPs':<44}{r['seconds_per_full_epoch']:>8.0f}  "
             f"{r['params']:>10,}  {r['mflops_per_image']:.0f}\n"
         )
+    if "backends" in res:
+        buf.write(format_backends(res["backends"]))
+    return buf.getvalue()
+
+
+def format_backends(res: dict) -> str:
+    """One row per backend: training images/s per model, then the accuracy run and its difference from TF."""
+    st = res["settings"]
+    names = [b for b in config.KERAS_BACKENDS if b in res]
+    model_names = list(res[names[0]]["images_per_s"]) if names else []
+    buf = io.StringIO()
+    buf.write(
+        f"\nKeras backends: training images/s ({st['speed_images']} images, one epoch), and {st['accuracy_model']} "
+        f"after {st['epochs']} epochs on {st['train_images']} images (seed {st['seed']})\n"
+    )
+    buf.write(f"{'backend':<12}" + "".join(f"{m:>15}" for m in model_names))
+    buf.write(f"{'train s':>9}{'val acc':>9}{'test acc':>9}{'macro-F1':>9}  test acc - TF [95% CI]\n")
+    for b in names:
+        r = res[b]
+        vs = r.get("vs_tensorflow")
+        ci = ""
+        if vs:
+            lo, hi = 100 * vs["accuracy_diff_low"], 100 * vs["accuracy_diff_high"]
+            ci = f"{100 * vs['accuracy_diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+        buf.write(
+            f"{b:<12}" + "".join(f"{r['images_per_s'][m]:>15.0f}" for m in model_names) + f"{r['train_seconds']:>9.0f}"
+            f"{100 * r['val_accuracy']:>8.1f}%{100 * r['test_accuracy']:>8.1f}%{r['test_macro_f1']:>9.3f}  {ci}\n"
+        )
+    for b in res.get("missing", []):
+        buf.write(f"{b:<12}not installed: make setup BACKEND={b}\n")
     return buf.getvalue()
 
 

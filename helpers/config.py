@@ -34,6 +34,15 @@ N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
+#: Keras backends the workbook runs on; TensorFlow is the default (``KERAS_BACKEND`` chooses).
+KERAS_BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
+
+
+def backend_venv(backend: str) -> Path:
+    """The virtual environment that ``make setup BACKEND=<backend>`` makes (TensorFlow's is ``.venv``)."""
+    return ROOT / (".venv" if backend == "tensorflow" else f".venv-{backend}")
+
+
 SYNTHETIC_LABEL = "embedded synthetic sample - not FER-2013"
 
 KAGGLE_HINT = (

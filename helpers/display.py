@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
-from IPython.display import Markdown, display
 
 from helpers import config
+
+try:
+    from IPython.display import Markdown, display
+except ImportError:  # no Jupyter (``python -m helpers.runner --engine python`` on a bare machine): print instead
+    Markdown = str
+    display = print
 
 
 def md(text: str) -> None:

@@ -8,7 +8,6 @@ import cv2
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from scipy.optimize import minimize_scalar
 from scipy.stats import bootstrap
 from sklearn.metrics import (
@@ -23,19 +22,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from helpers import config, models
-from helpers.models import compiled_forward
+from helpers import backend, config, models
 from helpers.pipeline import to_model_input
 
 
 def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities (N, C) through a compiled forward call, batch by batch."""
     size, channels = model.input_shape[1], model.input_shape[3]
-    fn = compiled_forward(model)
-    out = [
-        fn(to_model_input(images[i : i + batch_size], size, channels)).numpy()
-        for i in range(0, len(images), batch_size)
-    ]
+    fn = backend.compiled_forward(model)
+    out = [fn(to_model_input(images[i : i + batch_size], size, channels)) for i in range(0, len(images), batch_size)]
     probs = np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
     return np.hstack([1 - probs, probs]) if probs.shape[1] == 1 else probs
 
@@ -205,7 +200,8 @@ def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
     for src in (images, flipped):
         for dy, dx in offs:
             crop = src[:, dy : dy + c, dx : dx + c]
-            views.append(tf.image.resize(crop[..., None].astype("float32"), (h, w)).numpy()[..., 0])
+            resized = keras.ops.image.resize(crop[..., None].astype("float32"), (h, w))
+            views.append(keras.ops.convert_to_numpy(resized)[..., 0])
     return views
 
 
@@ -415,10 +411,10 @@ def latency_ms(model: keras.Model, image: np.ndarray, repeats: int = 50) -> dict
     """Median single-image latency (ms) of ``model.predict`` vs a compiled forward call."""
     size, channels = model.input_shape[1], model.input_shape[3]
     x = to_model_input(image[None], size, channels)
-    fn = compiled_forward(model)
+    fn = backend.compiled_forward(model)
     return {
         "predict_ms": median_ms(lambda: model.predict(x, verbose=0), repeats),
-        "compiled_ms": median_ms(lambda: fn(x).numpy(), repeats),
+        "compiled_ms": median_ms(lambda: fn(x), repeats),
     }
 
 
@@ -462,21 +458,22 @@ def grad_cam(
     or at the feature map's own size with ``upsample=False``.
     """
     fmap_layer, head = feature_layer(model), _logit_head(model)
-    grad_model = keras.Model(model.inputs, [fmap_layer.output, head.input])
+    trunk = keras.Model(model.inputs, fmap_layer.output)
+    tail = keras.Model(fmap_layer.output, head.input)  # feature map -> the output layer's input
     size, channels = model.input_shape[1], model.input_shape[3]
-    x = to_model_input(images, size, channels)
-    with tf.GradientTape() as tape:
-        fmap, hidden = grad_model(x, training=False)
-        logits = tf.matmul(hidden, head.kernel) + head.bias
-        if logits.shape[-1] == 1:  # sigmoid head: the positive logit, or its negative for class 0
-            logits = tf.concat([-logits, logits], axis=1)
-        idx = tf.argmax(logits, 1) if class_idx is None else tf.constant(np.asarray(class_idx), tf.int64)
-        score = tf.gather(logits, idx, batch_dims=1)
-    grads = tape.gradient(score, fmap)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[..., None]
+    fmap = keras.ops.convert_to_numpy(trunk(to_model_input(images, size, channels), training=False))
+
+    def logits(f):
+        z = keras.ops.matmul(tail(f, training=False), head.kernel) + head.bias
+        return keras.ops.concatenate([-z, z], axis=1) if z.shape[-1] == 1 else z  # sigmoid head: class 0 is -z
+
+    chosen = np.argmax(keras.ops.convert_to_numpy(logits(fmap)), 1) if class_idx is None else np.asarray(class_idx)
+    onehot = keras.ops.convert_to_tensor(np.eye(max(2, head.units), dtype="float32")[chosen])
+    grads = backend.grad_of_sum(lambda f: keras.ops.multiply(logits(f), onehot), fmap)
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cam = np.maximum((weights * fmap).sum(axis=-1), 0)[..., None]
     if upsample:
-        cam = tf.image.resize(cam, images.shape[1:3])
-    cam = cam[..., 0].numpy()
+        cam = keras.ops.convert_to_numpy(keras.ops.image.resize(cam, images.shape[1:3]))
+    cam = cam[..., 0]
     cam /= cam.max(axis=(1, 2), keepdims=True) + 1e-8
     return cam

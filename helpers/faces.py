@@ -119,8 +119,11 @@ class MtcnnDetector:
     name: str = "mtcnn"
 
     def __post_init__(self) -> None:
-        if importlib.util.find_spec("mtcnn") is None:
-            raise RuntimeError("the MTCNN detector needs the mtcnn package: pip install mtcnn (or use --detector haar)")
+        if not _mtcnn_installed():
+            raise RuntimeError(
+                "the MTCNN detector needs the mtcnn package and TensorFlow, which it runs on: "
+                "pip install mtcnn tensorflow (or use --detector haar)"
+            )
         from mtcnn import MTCNN
 
         self._net = MTCNN()
@@ -145,9 +148,14 @@ class MtcnnDetector:
 DETECTORS = {"haar": HaarDetector, "mtcnn": MtcnnDetector}
 
 
+def _mtcnn_installed() -> bool:
+    """The mtcnn package and the TensorFlow it runs on (whatever Keras backend this process uses)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("mtcnn", "tensorflow"))
+
+
 def available_detectors() -> list[str]:
-    """Detectors usable here (``mtcnn`` only when its package is installed)."""
-    return [n for n in DETECTORS if n != "mtcnn" or importlib.util.find_spec("mtcnn") is not None]
+    """Detectors usable here (``mtcnn`` only when its package and TensorFlow are installed)."""
+    return [n for n in DETECTORS if n != "mtcnn" or _mtcnn_installed()]
 
 
 def default_detector() -> str:

@@ -9,10 +9,8 @@ from pathlib import Path
 import cv2
 import keras
 import numpy as np
-import tensorflow as tf
 
-from helpers import config, faces
-from helpers.models import compiled_forward
+from helpers import backend, config, faces
 from helpers.pipeline import to_model_input
 
 
@@ -91,13 +89,13 @@ class EmotionPredictor:
         self.margin, self.align = margin, align
         self.detector = faces.get_detector(detector)
         self.size, self.channels = self.model.input_shape[1], self.model.input_shape[3]
-        self._forward = compiled_forward(self.model)
+        self._forward = backend.compiled_forward(self.model)
 
     def classify_crops(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities (N, C) for gray 48x48 (or any size) face crops."""
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        p = self._forward(to_model_input(tf.constant(crops), self.size, self.channels)).numpy()
+        p = self._forward(to_model_input(crops, self.size, self.channels))
         return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
 
     def predict_image(self, image: np.ndarray, path: Path | None = None) -> ImagePrediction:

@@ -6,11 +6,9 @@ evaluation and inference can never disagree on normalisation.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 
 import keras
-import tensorflow as tf
 from keras import layers
 
 from helpers import config
@@ -231,16 +229,3 @@ def flops_per_image(model: keras.Model) -> int:
         elif isinstance(layer, layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return 2 * int(total)
-
-
-_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def compiled_forward(model: keras.Model) -> Callable:
-    """``model(x, training=False)`` as a compiled graph function (one per model, traced once per input shape).
-
-    Much faster than ``model.predict`` for a single image or a few faces (no per-call setup).
-    """
-    if model not in _FORWARD:
-        _FORWARD[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return _FORWARD[model]

@@ -1,18 +1,23 @@
-"""Input pipeline: tf.data with on-graph Keras preprocessing layers for augmentation.
+"""Input pipeline: NumPy arrays -> shuffled batches -> model input -> augmentation, on any Keras backend.
 
-Augmentation runs on whole batches inside the tf.data graph (parallel to training), never inside
-the saved model, so saved models stay small and inference sees exactly the raw image.
+Augmentation is Keras layers written with ``keras.ops``, run on whole batches and never inside the saved
+model, so saved models stay small and inference sees exactly the raw image. On TensorFlow the batches come
+from a ``tf.data`` graph (augmenting in parallel with training); on JAX and PyTorch from a
+``keras.utils.PyDataset`` over the arrays, so those backends need no TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from sklearn.utils.class_weight import compute_class_weight
+
+from helpers import backend
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,9 @@ class RandomAffine(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rotation_deg, self.shear_deg, self.zoom = rotation_deg, shear_deg, zoom
         self.translate, self.hflip, self.seed = translate, hflip, seed
+        # JAX and PyTorch draw from a Keras seed generator. TensorFlow draws inside the tf.data graph with
+        # per-op seeds (no variable can be made there), which op determinism keeps repeatable.
+        self.seed_generator = None if backend.is_tensorflow() else keras.random.SeedGenerator(seed)
 
     def get_config(self) -> dict:
         return {
@@ -90,15 +98,19 @@ class RandomAffine(keras.layers.Layer):
             "seed": self.seed,
         }
 
-    def _uniform(self, n, low, high, k: int):
-        seed = None if self.seed is None else self.seed + k
-        return tf.random.uniform([n], low, high, seed=seed)
+    def _uniform(self, n, low: float, high: float, k: int):
+        if backend.is_tensorflow():
+            import tensorflow as tf
+
+            seed = None if self.seed is None else self.seed + k
+            return tf.random.uniform([n], low, high, seed=seed)
+        return keras.random.uniform((n,), low, high, seed=self.seed_generator)
 
     def call(self, images, training: bool = True):
         if not training:
             return images
-        x = tf.convert_to_tensor(images, tf.float32)
-        n, h, w = tf.shape(x)[0], tf.cast(tf.shape(x)[1], tf.float32), tf.cast(tf.shape(x)[2], tf.float32)
+        x = ops.cast(images, "float32")
+        n, h, w = ops.shape(x)[0], float(x.shape[1]), float(x.shape[2])
         rot = math.radians(self.rotation_deg)
         theta = self._uniform(n, -rot, rot, 0)
         shear = math.radians(self.shear_deg)
@@ -107,26 +119,17 @@ class RandomAffine(keras.layers.Layer):
         zy = self._uniform(n, 1 - self.zoom, 1 + self.zoom, 3)
         tx = self._uniform(n, -self.translate, self.translate, 4) * w
         ty = self._uniform(n, -self.translate, self.translate, 5) * h
-        flip = tf.where(self._uniform(n, 0.0, 1.0, 6) < (0.5 if self.hflip else 0.0), -1.0, 1.0)
+        flip = ops.where(self._uniform(n, 0.0, 1.0, 6) < (0.5 if self.hflip else 0.0), -1.0, 1.0)
         # Output pixel (x, y) samples input at A @ (x - c) + c + t, with A = R(theta) S(shear) Z F.
-        c, s_ = tf.cos(theta), tf.sin(theta)
-        a00, a01 = c * zx * flip, (-s_ + c * tf.tan(sh)) * zy
-        a10, a11 = s_ * zx * flip, (c + s_ * tf.tan(sh)) * zy
+        c, s_ = ops.cos(theta), ops.sin(theta)
+        a00, a01 = c * zx * flip, (-s_ + c * ops.tan(sh)) * zy
+        a10, a11 = s_ * zx * flip, (c + s_ * ops.tan(sh)) * zy
         cx, cy = (w - 1) / 2, (h - 1) / 2
         b0 = cx - a00 * cx - a01 * cy + tx
         b1 = cy - a10 * cx - a11 * cy + ty
-        zeros = tf.zeros_like(a00)
-        transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
-        out = tf.raw_ops.ImageProjectiveTransformV3(
-            images=x,
-            transforms=transforms,
-            output_shape=tf.shape(x)[1:3],
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="NEAREST",
-        )
-        out.set_shape(x.shape)  # the raw op drops the static shape that later layers rely on
-        return out
+        zeros = ops.zeros_like(a00)
+        transforms = ops.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
+        return ops.image.affine_transform(x, transforms, interpolation="bilinear", fill_mode="nearest")
 
 
 def augmentation_layers(aug: Augment, seed: int = 0) -> keras.Sequential:
@@ -141,17 +144,17 @@ def augmentation_layers(aug: Augment, seed: int = 0) -> keras.Sequential:
     return keras.Sequential(ls or [keras.layers.Identity()], name="augment")
 
 
-def to_model_input(images: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-    """uint8/float (N, H, W[, C]) -> float32 (N, size, size, channels), values kept in 0-255."""
-    x = tf.cast(images, tf.float32)
-    if x.shape.rank == 3:
-        x = x[..., None]
+def to_model_input(images: Any, size: int, channels: int) -> Any:
+    """uint8/float (N, H, W[, C]) -> float32 (N, size, size, channels) backend tensor, values kept in 0-255."""
+    x = ops.cast(images, "float32")
+    if len(x.shape) == 3:
+        x = ops.expand_dims(x, -1)
     if x.shape[1] != size or x.shape[2] != size:
-        x = tf.image.resize(x, (size, size))
+        x = ops.image.resize(x, (size, size))
     if channels == 3 and x.shape[-1] == 1:
-        x = tf.repeat(x, 3, axis=-1)
+        x = ops.repeat(x, 3, axis=-1)
     elif channels == 1 and x.shape[-1] == 3:
-        x = tf.image.rgb_to_grayscale(x)
+        x = ops.image.rgb_to_grayscale(x)
     return x
 
 
@@ -160,6 +163,58 @@ def encode_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
     if n_classes == 1:
         return labels.astype("float32").reshape(-1, 1)
     return keras.utils.to_categorical(labels, n_classes).astype("float32")
+
+
+class _Batcher:
+    """One batch's transformation: model input, then (when training) augmentation and mixup."""
+
+    def __init__(self, augment: str | Augment, training: bool, seed: int, size: int, channels: int):
+        aug = get_augment(augment)
+        self.size, self.channels = size, channels
+        self.layers = augmentation_layers(aug, seed) if training and aug.active else None
+        self.mixer = keras.layers.MixUp(alpha=aug.mixup, seed=seed + 6) if training and aug.mixup else None
+
+    def __call__(self, x, *rest):
+        x = to_model_input(x, self.size, self.channels)
+        if self.layers is not None:
+            x = self.layers(x, training=True)
+        if self.mixer is not None:
+            mixed = self.mixer({"images": x, "labels": rest[0]}, training=True)
+            x, rest = mixed["images"], (mixed["labels"], *rest[1:])
+        return (x, *rest)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of NumPy arrays for JAX and PyTorch: a seeded shuffle per epoch, then :class:`_Batcher`.
+
+    Batches are made in order in this process, so a run repeats exactly. ``epoch`` is the epoch whose order
+    comes next; a resumed run sets it to the epoch it resumes at.
+    """
+
+    def __init__(self, parts: tuple[np.ndarray, ...], batch_size: int, shuffle: bool, seed: int, batcher: _Batcher):
+        super().__init__()
+        self.parts, self.batch_size, self.shuffle, self.seed, self.batcher = parts, batch_size, shuffle, seed, batcher
+        self.epoch = 0
+        self._order = self._permutation()
+
+    def _permutation(self) -> np.ndarray:
+        n = len(self.parts[0])
+        return np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._order = self._permutation()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.parts[0]) / self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, ...]:
+        idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
+        out = self.batcher(*(p[idx] for p in self.parts))
+        return tuple(ops.convert_to_numpy(t) for t in out)
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)
 
 
 def make_dataset(
@@ -174,28 +229,23 @@ def make_dataset(
     size: int = 48,
     channels: int = 1,
     sample_weight: np.ndarray | None = None,
-) -> tf.data.Dataset:
-    """A batched tf.data pipeline: (shuffle) -> batch -> model input -> (augment, mixup) -> prefetch."""
+) -> Any:
+    """Batches for ``fit``/``evaluate``: (shuffle) -> batch -> model input -> (augment, mixup).
+
+    TensorFlow: a prefetched ``tf.data.Dataset``. JAX and PyTorch: an :class:`ArrayBatches`.
+    """
     y = encode_labels(np.asarray(labels), n_classes)
     parts = (images, y) if sample_weight is None else (images, y, sample_weight.astype("float32"))
+    batcher = _Batcher(augment, training, seed, size, channels)
+    if not backend.is_tensorflow():
+        return ArrayBatches(parts, batch_size, training, seed, batcher)
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices(parts)
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    aug = get_augment(augment)
-    layers = augmentation_layers(aug, seed) if training and aug.active else None
-    mixer = keras.layers.MixUp(alpha=aug.mixup, seed=seed + 6) if training and aug.mixup else None
-
-    def prepare(x, *rest):
-        x = to_model_input(x, size, channels)
-        if layers is not None:
-            x = layers(x, training=True)
-        if mixer is not None:
-            mixed = mixer({"images": x, "labels": rest[0]}, training=True)
-            x, rest = mixed["images"], (mixed["labels"], *rest[1:])
-        return (x, *rest)
-
-    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds.map(batcher, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -212,5 +262,5 @@ def sample_augmented(images: np.ndarray, aug: str | Augment, n_variants: int = 6
     """Augmented copies of ``images``: array (n_images, n_variants, 48, 48) uint8, for figures."""
     layers = augmentation_layers(get_augment(aug), seed)
     x = to_model_input(images, images.shape[1], 1)
-    outs = [layers(x, training=True).numpy()[..., 0] for _ in range(n_variants)]
+    outs = [ops.convert_to_numpy(layers(x, training=True))[..., 0] for _ in range(n_variants)]
     return np.clip(np.stack(outs, axis=1), 0, 255).astype(np.uint8)

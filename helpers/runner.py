@@ -4,6 +4,10 @@ Parameters come from :mod:`helpers.profiles`. Executed copies go to ``outputs/no
 shows one line per notebook and a live progress line while a model trains (written by the training
 loop to the file named by ``FER_PROGRESS_FILE``); the notebooks' own output stays in the executed
 copies. A failure names the notebook and the cell that broke, and the run stops there.
+
+``--engine python`` runs the notebooks' code cells in this process instead, with the same parameters
+injected after the ``parameters`` cell and the cells' output on the console: for machines without Jupyter
+(a GPU server with JAX and a few carried wheels, say). Figures, metrics and models are written the same way.
 """
 
 from __future__ import annotations
@@ -152,6 +156,39 @@ def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
     return time.perf_counter() - t
 
 
+def run_plain(name: str, profile: str, extra: dict | None = None) -> float:
+    """Execute one notebook's code cells in this process, without Jupyter; returns seconds taken.
+
+    Papermill's semantics: the profile's parameters are assigned right after the cell tagged ``parameters``,
+    and cells run top to bottom in the notebooks folder. A failure names the cell and stops the run.
+    """
+    config.ensure_dirs()
+    try:
+        params = params_for(name, profile, extra)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    print(f"==> {name}  [profile {profile}, engine python]  {params}", flush=True)
+    cells = json.loads((config.NOTEBOOKS_DIR / f"{name}.ipynb").read_text())["cells"]
+    namespace: dict = {"__name__": "__main__"}
+    here, t = Path.cwd(), time.perf_counter()
+    os.chdir(config.NOTEBOOKS_DIR)
+    try:
+        for i, cell in enumerate(cells):
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            try:
+                exec(compile(source, f"<{name} cell {i}>", "exec"), namespace)
+            except Exception as e:
+                first = source.strip().splitlines()[0] if source.strip() else ""
+                raise SystemExit(f"FAILED: notebook {name}, cell {i} ({first!r}): {e.__class__.__name__}: {e}") from e
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                namespace.update(params)
+    finally:
+        os.chdir(here)
+    return time.perf_counter() - t
+
+
 def describe_data() -> str:
     """One line saying which data the notebooks will use; a FER2013_PATH that points nowhere is fatal here."""
     from helpers.datasets import DatasetError
@@ -175,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     ap.add_argument("--only", nargs="*", help="notebook numbers or names to run (default: all six, in order)")
     ap.add_argument("--params", help="extra parameters for every notebook run, e.g. 'epochs=5 seed=1'")
+    ap.add_argument(
+        "--engine",
+        choices=("papermill", "python"),
+        default="papermill",
+        help="papermill (executed notebooks in outputs/notebooks/) or python (this process, no Jupyter needed)",
+    )
     args = ap.parse_args(argv)
     extra = parse_params(args.params)
     chosen = [nb for nb in NOTEBOOKS if not args.only or any(nb.startswith(o) for o in args.only)]
@@ -184,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     print(banner, flush=True)
     timings = {}
     for nb in chosen:
-        timings[nb] = run_notebook(nb, args.profile, extra)
+        run = run_notebook if args.engine == "papermill" else run_plain
+        timings[nb] = run(nb, args.profile, extra)
         print(f"    {nb} done in {timings[nb]:.0f} s", flush=True)
     from helpers.artifacts import save_json
 
@@ -192,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         config.METRICS_DIR / f"runner_{args.profile}.json",
         {"profile": args.profile, "seconds": timings, "total_seconds": sum(timings.values())},
     )
-    print(f"all done in {sum(timings.values()) / 60:.1f} min; executed notebooks in {config.EXECUTED_DIR}")
+    where = f"executed notebooks in {config.EXECUTED_DIR}" if args.engine == "papermill" else "output above"
+    print(f"all done in {sum(timings.values()) / 60:.1f} min; {where}")
     print(banner)
     return 0
 

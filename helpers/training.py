@@ -24,27 +24,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from helpers import config, models, pipeline
+from helpers import backend, config, models, pipeline
 from helpers.artifacts import atomic_write_bytes, save_json
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow; make TF ops deterministic so CPU runs repeat exactly."""
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
-def get_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over all GPUs when there are several, else the default (CPU or one GPU)."""
-    gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    """Seed Python, NumPy and the Keras backend, with deterministic kernels so CPU runs repeat exactly."""
+    backend.set_seed(seed, deterministic)
 
 
 def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
@@ -390,11 +382,9 @@ def _fresh_state(cfg: TrainConfig, key: str, data: str) -> dict:
     }
 
 
-def build_compiled(
-    cfg: TrainConfig, steps_per_epoch: int, strategy: tf.distribute.Strategy | None = None
-) -> keras.Model:
-    """Build and compile inside the distribution strategy's scope (default: ``get_strategy()``)."""
-    with (strategy or get_strategy()).scope():
+def build_compiled(cfg: TrainConfig, steps_per_epoch: int, distribution: Any = None) -> keras.Model:
+    """Build and compile inside the distribution's scope (default: :func:`backend.get_distribution`)."""
+    with (distribution or backend.get_distribution()).scope():
         shape = (cfg.input_size, cfg.input_size, cfg.channels)
         model = models.build(cfg.model, input_shape=shape, n_classes=cfg.n_classes, **(cfg.model_kwargs or {}))
         lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.lr
@@ -443,7 +433,7 @@ def train(
     verbose: int = 2,
     models_dir: Path | None = None,
     callbacks: list | None = None,
-    strategy: tf.distribute.Strategy | None = None,
+    distribution: Any = None,
 ) -> TrainResult:
     """Train ``cfg.model`` on ``train_xy``, selecting the best epoch on ``val_xy``.
 
@@ -451,10 +441,14 @@ def train(
     finished run with the same key is loaded instead of retrained, and an unfinished one continues from its
     last committed epoch (same optimizer state, callback counters and budget spent); otherwise training starts
     fresh. Returns the model with the best validation weights, also saved to ``outputs/models/<name>.keras``.
-    Models are built, compiled and reloaded inside ``strategy`` (default ``get_strategy()``: all GPUs mirrored
-    when several).
+    Models are built, compiled and reloaded inside ``distribution`` (default :func:`backend.get_distribution`:
+    data-parallel over all GPUs when there are several, on TensorFlow and JAX).
     """
-    strategy = strategy or get_strategy()
+    distribution = distribution or backend.get_distribution()
+    if cfg.batch_size % backend.replicas(distribution):
+        raise ValueError(
+            f"batch_size {cfg.batch_size} must divide evenly over {backend.replicas(distribution)} devices"
+        )
     name = name or cfg.model
     models_dir = Path(models_dir or config.MODELS_DIR)
     run_dir, final = models_dir / name, models_dir / f"{name}.keras"
@@ -469,12 +463,12 @@ def train(
     if same and state.get("complete") and final.exists():
         if verbose:
             print(f"{name}: reusing the finished run (same configuration and data); delete {run_dir} to retrain")
-        with strategy.scope():
+        with distribution.scope():
             model = load_model(final)
         hist = pd.DataFrame(state["history"])
         return TrainResult(model, hist, state["best_epoch"], final, state["epoch"], cfg, reused=True)
     if same and not state.get("complete"):
-        with strategy.scope():
+        with distribution.scope():
             model = load_model(committed_dir(run_dir) / CHECKPOINT)
         if verbose:
             print(
@@ -483,29 +477,32 @@ def train(
             )
     else:
         state = _fresh_state(cfg, key, data)
-        model = build_compiled(cfg, steps, strategy)
+        model = build_compiled(cfg, steps, distribution)
     start = state["epoch"]
     common = dict(
         n_classes=cfg.n_classes, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.input_size, channels=cfg.channels
     )
     train_ds = pipeline.make_dataset(x_tr, y_tr, training=True, augment=cfg.augment, **common)
+    if isinstance(train_ds, pipeline.ArrayBatches):
+        train_ds.set_epoch(start)  # a resumed run continues the epochs' shuffle order where it stopped
     val_ds = pipeline.make_dataset(*val_xy, training=False, **common)
     cw = pipeline.class_weights(y_tr, cfg.n_classes) if cfg.class_weight and cfg.n_classes > 1 else None
     run_callbacks = _callbacks(cfg, state, run_dir, len(x_tr), name, steps, verbose)
     if start < cfg.epochs and not state.get("stopped_early") and not state.get("budget_spent"):
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=cfg.epochs,
-            initial_epoch=start,
-            class_weight=cw,
-            callbacks=[*run_callbacks, *(callbacks or [])],
-            verbose=verbose,
-            shuffle=False,
-        )
+        with distribution.scope():  # JAX's DataParallel shards each batch inside its scope
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=cfg.epochs,
+                initial_epoch=start,
+                class_weight=cw,
+                callbacks=[*run_callbacks, *(callbacks or [])],
+                verbose=verbose,
+                shuffle=False,
+            )
     done = committed_dir(run_dir)
     if done is not None and (done / BEST).exists():
-        with strategy.scope():
+        with distribution.scope():
             model = load_model(done / BEST)
     save_model_atomic(model, final)
     state["complete"] = True

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "helpers"
 
 #: Lowest layer first; a module may import only modules of its own or a lower layer.
 LAYERS: list[set[str]] = [
-    {"config"},
+    {"config", "backend"},  # backend: the Keras backend in use and what differs between backends
     {"artifacts", "profiles"},
     {"datasets", "quality"},
     {"synthetic"},

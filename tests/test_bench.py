@@ -45,3 +45,20 @@ def test_detector_sets_hold_faces_where_they_say():
         assert img.shape == (320, 320, 3) and b.x >= 0 and b.x + b.w <= 320 and b.y + b.h <= 320
         assert np.std(img[b.y : b.y + b.h, b.x : b.x + b.w].astype(float)) > 0
     assert all(not boxes for _, boxes in sets["face_free"])
+
+
+def test_backend_bench_runs_every_installed_backend_on_the_same_data():
+    """Each backend trains in its own interpreter on the same arrays; the table names missing backends."""
+    ds = make_synthetic_dataset(seed=0, sizes={"train": 96, "val": 32, "test": 32})
+    x, y = ds.split("train")
+    res = bench.bench_backends(
+        x, y, ds.split("val"), ds.split("test"), model_names=("baseline_cnn",), speed_images=64, train_images=64,
+        epochs=1, rounds=1, batch=32, warmup_steps=1,
+    )  # fmt: skip
+    ran = [b for b in ("tensorflow", "jax", "torch") if b in res]
+    assert "tensorflow" in ran and set(ran) | set(res["missing"]) == {"tensorflow", "jax", "torch"}
+    for b in ran:
+        assert res[b]["images_per_s"]["baseline_cnn"] > 0 and 0 <= res[b]["test_accuracy"] <= 1
+        assert b == "tensorflow" or -1 <= res[b]["vs_tensorflow"]["accuracy_diff"] <= 1
+    table = bench.format_backends(res)
+    assert all(b in table for b in ran) and all(f"BACKEND={b}" in table for b in res["missing"])

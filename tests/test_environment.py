@@ -18,8 +18,14 @@ def pins(text: str, sep: str) -> dict[str, str]:
     return out
 
 
+def requirements(name: str) -> str:
+    """A requirements file with the files it includes (``-r other.txt``) expanded."""
+    lines = (ROOT / name).read_text().splitlines()
+    return "\n".join(requirements(ln.split()[1]) if ln.startswith("-r ") else ln for ln in lines)
+
+
 def test_conda_and_pip_pins_agree():
-    pip = pins((ROOT / "requirements.txt").read_text() + (ROOT / "requirements-dev.txt").read_text(), "==")
+    pip = pins(requirements("requirements.txt") + "\n" + requirements("requirements-dev.txt"), "==")
     env = (ROOT / "environment.yml").read_text()
     conda = pins(env, "=(?!=)") | pins(env, "==")
     for name, version in conda.items():
@@ -37,3 +43,12 @@ def test_make_help_lists_every_target():
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True).stdout
     for t in ("setup", "run-all", "test", "bench", "report", "lab"):
         assert t in out
+
+
+def test_every_backend_shares_the_core_pins():
+    """Each backend's requirements are the shared pins plus that backend; only TensorFlow's carry TensorFlow."""
+    core = pins(requirements("requirements-core.txt"), "==")
+    for name in ("requirements.txt", "requirements-jax.txt", "requirements-torch.txt"):
+        text = requirements(name)
+        assert core.items() <= pins(text, "==").items(), name
+        assert ("tensorflow" in text) == (name == "requirements.txt"), name

@@ -7,10 +7,11 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 
-from helpers import models, pipeline, training
+from helpers import backend, models, pipeline, training
 from helpers.synthetic import make_synthetic_dataset
 
 TINY = {"train": 192, "val": 64, "test": 64}
@@ -86,16 +87,16 @@ def test_augment_presets_and_shapes():
     x = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     for name in pipeline.AUGMENTATIONS:
         ds = pipeline.make_dataset(x, np.arange(8) % 7, n_classes=7, batch_size=4, training=True, augment=name)
-        xb, yb = next(iter(ds))
+        xb, yb = (keras.ops.convert_to_numpy(t) for t in next(iter(ds)))
         assert xb.shape == (4, 48, 48, 1) and yb.shape == (4, 7)
-        assert float(xb.numpy().min()) >= 0 and float(xb.numpy().max()) <= 255.5
+        assert float(xb.min()) >= 0 and float(xb.max()) <= 255.5
     with pytest.raises(ValueError, match="unknown augmentation"):
         pipeline.get_augment("wild")
 
 
 def test_affine_identity_when_disabled():
     x = np.random.default_rng(1).integers(0, 256, (4, 48, 48, 1)).astype("float32")
-    out = pipeline.RandomAffine()(x, training=True).numpy()
+    out = keras.ops.convert_to_numpy(pipeline.RandomAffine()(x, training=True))
     np.testing.assert_allclose(out, x, atol=1e-3)
 
 
@@ -199,7 +200,7 @@ STRATEGY_SCRIPT = textwrap.dedent(
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     cfg = training.TrainConfig(model="efficient_cnn", epochs=2, batch_size=32, augment="none", lr=1e-3)
     r = training.train(cfg, ds.split("train"), ds.split("val"), name="m", models_dir=sys.argv[1],
-                       verbose=0, strategy=strategy)
+                       verbose=0, distribution=strategy)
     var = r.model.trainable_variables[0]
     x = ds.split("val")[0][:8, ..., None].astype("float32")
     same = np.allclose(r.model.predict(x, verbose=0), training.load_model(r.model_path).predict(x, verbose=0))
@@ -212,6 +213,8 @@ STRATEGY_SCRIPT = textwrap.dedent(
 
 def test_trains_under_mirrored_strategy(tmp_path):
     """The same train() call runs under tf.distribute (two logical CPU replicas stand in for two GPUs)."""
+    if backend.name() != "tensorflow":
+        pytest.skip("tf.distribute is TensorFlow's; JAX's data-parallel run is in test_backends.py")
     proc = subprocess.run(
         [sys.executable, "-c", STRATEGY_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
     )
@@ -237,7 +240,7 @@ def test_budget_learning_rate_shape():
 
 
 def test_budget_ends_training_on_time_with_rate_near_zero(tiny, tmp_path):
-    budget_min = 0.2
+    budget_min = 0.4  # several epochs on any backend, the first epoch's compilation included
     cfg = _cfg(epochs=500, budget_minutes=budget_min, schedule="cosine", patience=500)
     r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="b", models_dir=tmp_path, verbose=0)
     state = training.read_state(tmp_path / "b")
@@ -253,7 +256,7 @@ def test_budget_ends_training_on_time_with_rate_near_zero(tiny, tmp_path):
 
 
 BUDGET_KILL_SCRIPT = KILL_SCRIPT.replace(
-    "patience=10)", 'patience=500, budget_minutes=0.25, schedule="cosine")'
+    "patience=10)", 'patience=500, budget_minutes=0.5, schedule="cosine")'
 ).replace("epochs=4", "epochs=500")
 
 
@@ -273,14 +276,14 @@ def test_killed_budget_run_resumes_with_its_elapsed_time(tiny, tmp_path):
         seed=7,
         lr=1e-3,
         patience=500,
-        budget_minutes=0.25,
+        budget_minutes=0.5,
         schedule="cosine",
     )
     r = training.train(cfg, tiny.split("train"), tiny.split("val"), name="k", models_dir=tmp_path, verbose=0)
     after = training.read_state(tmp_path / "k")
     assert r.resumed_from == 2 and after["budget_spent"] and after["complete"]
     per_epoch = float(r.history["seconds"].median())
-    assert 15 <= after["train_seconds"] <= 15 + 2 * per_epoch + 5
+    assert 30 <= after["train_seconds"] <= 30 + 2 * per_epoch + 5
     assert r.history["minutes"].iloc[1] == pytest.approx(before["train_seconds"] / 60)
 
 
