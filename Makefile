@@ -18,7 +18,7 @@ PARAMS ?=
 GPU_PYTHON ?= 3.12
 STAMP := $(VENV)/.installed-$(GPU)
 # The model, training and evaluation tests that every backend must pass (make test-backend).
-BACKEND_TESTS := tests/test_backends.py tests/test_models_training.py tests/test_evaluation.py tests/test_inference.py
+BACKEND_TESTS := tests/test_backends.py tests/test_models_training.py tests/test_evaluation.py
 
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -82,7 +82,7 @@ test: ## All tests on TensorFlow (real-data tests when FER2013_PATH is set, smok
 	KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -q -ra
 	$(MAKE) --no-print-directory test-backend BACKEND=jax
 
-test-backend: ## Model, training and evaluation tests and notebook 03 (smoke) on BACKEND=jax|torch, without TensorFlow
+test-backend: ## Model, training and evaluation tests and notebooks 02-03 (smoke) on BACKEND=jax|torch, without TensorFlow
 	@test "$(BACKEND)" != tensorflow || { echo "usage: make test-backend BACKEND=jax|torch (make test covers TensorFlow)"; exit 2; }
 	@$(MAKE) --no-print-directory setup BACKEND=$(BACKEND)
 	@! $(PY) -c "import tensorflow" 2>/dev/null || { echo "TensorFlow is installed in $(VENV): this check needs an environment without it (make clean; make setup BACKEND=$(BACKEND))"; exit 1; }

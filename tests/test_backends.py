@@ -25,6 +25,11 @@ from .conftest import face
 HERE = backend.name()
 ROOT = Path(__file__).resolve().parents[1]
 
+#: Tests that start other backends' interpreters run once, from the TensorFlow suite (``make test``).
+from_main_suite = pytest.mark.skipif(
+    HERE != "tensorflow", reason="started from the TensorFlow suite (make test), in each backend's own environment"
+)
+
 
 def _python(name: str) -> str:
     python = backend.python_for(name)
@@ -97,9 +102,13 @@ NO_TF_SCRIPT = """
 """
 
 
-@pytest.mark.parametrize("name", ["jax", "torch"])
-def test_training_evaluation_and_inference_never_import_tensorflow(name):
-    """Train (with augmentation and mixup), TTA, Grad-CAM and the face predictor run without TensorFlow."""
+@from_main_suite
+def test_training_evaluation_and_inference_never_import_tensorflow():
+    """Train (with augmentation and mixup), TTA, Grad-CAM and the face predictor run on PyTorch without TensorFlow.
+
+    (JAX: ``make test-backend BACKEND=jax`` runs the training and evaluation tests in an environment without it.)
+    """
+    name = "torch"
     out = _run(name, NO_TF_SCRIPT)
     assert out["tf_modules"] == [], out["tf_modules"][:5]
     assert out["epochs"] == 2 and out["probs_sum"] == pytest.approx(1.0, abs=1e-4) and out["cam"] == [2, 48, 48]
@@ -118,6 +127,7 @@ PREDICT_SCRIPT = """
 """
 
 
+@from_main_suite
 @pytest.mark.parametrize("other", [b for b in config.KERAS_BACKENDS if b != HERE])
 def test_saved_models_predict_the_same_on_every_backend(trained_models, other, tmp_path):
     """Every architecture, trained and saved here, loads under ``other`` and gives the same probabilities."""
@@ -149,6 +159,7 @@ DATA_PARALLEL_SCRIPT = """
 """
 
 
+@from_main_suite
 def test_jax_trains_data_parallel_over_several_devices(tmp_path):
     """On several devices JAX trains with keras.distribution.DataParallel, chosen by the same train() call.
 
