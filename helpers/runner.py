@@ -160,7 +160,8 @@ def run_plain(name: str, profile: str, extra: dict | None = None) -> float:
     """Execute one notebook's code cells in this process, without Jupyter; returns seconds taken.
 
     Papermill's semantics: the profile's parameters are assigned right after the cell tagged ``parameters``,
-    and cells run top to bottom in the notebooks folder. A failure names the cell and stops the run.
+    and cells run top to bottom in the notebooks folder; IPython magics are skipped. A failure names the cell
+    and stops the run.
     """
     config.ensure_dirs()
     try:
@@ -176,7 +177,9 @@ def run_plain(name: str, profile: str, extra: dict | None = None) -> float:
         for i, cell in enumerate(cells):
             if cell["cell_type"] != "code":
                 continue
-            source = "".join(cell["source"])
+            lines = "".join(cell["source"]).splitlines()
+            # IPython magics (``%matplotlib inline``) mean nothing outside Jupyter: commented out, as jupytext does
+            source = "\n".join(f"# {ln}" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
             try:
                 exec(compile(source, f"<{name} cell {i}>", "exec"), namespace)
             except Exception as e:

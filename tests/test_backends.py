@@ -225,6 +225,7 @@ def test_plain_engine_names_the_failing_cell(tmp_path, monkeypatch, isolated_out
     nb = {"cells": [
         {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "x = 1  # a parameter"},
         {"cell_type": "markdown", "metadata": {}, "source": "text"},
+        {"cell_type": "code", "metadata": {}, "source": "%matplotlib inline\ny = x"},
         {"cell_type": "code", "metadata": {}, "source": "assert x == 2, 'x is ' + str(x)"},
     ]}  # fmt: skip
     (tmp_path / "nb.ipynb").write_text(json.dumps(nb))
@@ -232,5 +233,5 @@ def test_plain_engine_names_the_failing_cell(tmp_path, monkeypatch, isolated_out
     monkeypatch.setattr(runner, "params_for", lambda name, profile, extra: {"x": 2})
     assert runner.run_plain("nb", "smoke") >= 0  # the injected value wins over the cell's default
     monkeypatch.setattr(runner, "params_for", lambda name, profile, extra: {"x": 3})
-    with pytest.raises(SystemExit, match=r"notebook nb, cell 2 .*AssertionError: x is 3"):
+    with pytest.raises(SystemExit, match=r"notebook nb, cell 3 .*AssertionError: x is 3"):
         runner.run_plain("nb", "smoke")
