@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -120,13 +121,22 @@ def replicas(distribution: Any) -> int:
     return int(getattr(distribution, "num_replicas_in_sync", 1))
 
 
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def compiled_forward(model: keras.Model) -> Callable[[Any], np.ndarray]:
-    """``model(x, training=False)`` as a compiled call returning NumPy (traced once per input shape).
+    """``model(x, training=False)`` as a compiled call returning NumPy (one per model, traced once per input shape).
 
     Much faster than ``model.predict`` for one image or a few faces (no per-call set-up). TensorFlow:
     ``tf.function``; JAX: ``jax.jit`` of the model's stateless call, fed the current weights on every call;
     PyTorch: an eager call without autograd.
     """
+    if model not in _FORWARD:
+        _FORWARD[model] = _make_forward(model)
+    return _FORWARD[model]
+
+
+def _make_forward(model: keras.Model) -> Callable[[Any], np.ndarray]:
     if name() == "tensorflow":
         import tensorflow as tf
 

@@ -114,17 +114,22 @@ class ProgressLine:
             self._last = line
 
 
+def _prepare(name: str, profile: str, extra: dict | None) -> dict:
+    """Create the output folders and return the notebook's parameters (an unknown one stops the run)."""
+    config.ensure_dirs()
+    try:
+        return params_for(name, profile, extra)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+
+
 def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
     """Execute one notebook into outputs/notebooks/; returns seconds taken. Raises SystemExit on failure."""
     import papermill as pm
 
-    config.ensure_dirs()
+    params = _prepare(name, profile, extra)
     src = config.NOTEBOOKS_DIR / f"{name}.ipynb"
     dst = config.EXECUTED_DIR / f"{name}.ipynb"
-    try:
-        params = params_for(name, profile, extra)
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
     shown = {k: v for k, v in params.items() if k != "profile"}
     print(f"==> {name}  [profile {profile}]  {shown}", flush=True)
     progress = config.OUTPUTS_DIR / f".progress-{os.getpid()}"
@@ -163,11 +168,7 @@ def run_plain(name: str, profile: str, extra: dict | None = None) -> float:
     and cells run top to bottom in the notebooks folder; IPython magics are skipped. A failure names the cell
     and stops the run.
     """
-    config.ensure_dirs()
-    try:
-        params = params_for(name, profile, extra)
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
+    params = _prepare(name, profile, extra)
     print(f"==> {name}  [profile {profile}, engine python]  {params}", flush=True)
     cells = json.loads((config.NOTEBOOKS_DIR / f"{name}.ipynb").read_text())["cells"]
     namespace: dict = {"__name__": "__main__"}

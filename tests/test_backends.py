@@ -173,6 +173,20 @@ def test_jax_trains_data_parallel_over_several_devices(tmp_path):
     assert (tmp_path / "m.keras").exists()
 
 
+def test_compiled_forward_is_made_once_per_model_and_sees_new_weights():
+    """One compiled call per model (TTA and batched prediction do not retrace), always with its current weights."""
+    from helpers import models
+
+    model = models.baseline_cnn()
+    fn = backend.compiled_forward(model)
+    assert backend.compiled_forward(model) is fn
+    x = np.stack([face(i) for i in range(2)])[..., None].astype("float32")
+    before = fn(x)
+    model.layers[-1].kernel.assign(np.zeros(model.layers[-1].kernel.shape, "float32"))
+    after = fn(x)
+    assert not np.allclose(before, after) and np.allclose(after.sum(1), 1.0, atol=1e-5)
+
+
 def test_batch_must_divide_over_devices(tmp_path):
     ds = make_synthetic_dataset(seed=0, sizes={"train": 16, "val": 8, "test": 8})
     cfg = training.TrainConfig(model="baseline_cnn", epochs=1, batch_size=33)
