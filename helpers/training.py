@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,10 @@ class TrainConfig:
                 )
         elif self.schedule == "linear":
             raise ValueError("schedule='linear' decays over a time budget: set budget_minutes")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied and validated again (an unknown field raises ``TypeError``)."""
+        return replace(self, **changes)
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True, default=str).encode()).hexdigest()[:12]

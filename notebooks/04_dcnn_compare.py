@@ -24,6 +24,7 @@ budget_minutes = None  # wall-clock minutes per model, learning rate annealed to
 patience = 3  # early-stopping patience (epochs without val_accuracy improvement)
 augment = "seed"  # augmentation preset (same as the baseline for a fair comparison)
 latency_repeats = 30  # single-image latency measurements per model
+model_overrides = {}  # per-model changes to the settings above, e.g. {"efficient_cnn": {"budget_minutes": 60}}
 
 # %% [markdown]
 # ## Setup
@@ -60,29 +61,27 @@ display.table(arch, "Architectures")
 
 # %% [markdown]
 # ## Train
-# Each model with the same data, augmentation and selection rule as the baseline.
+# Each model with the same data and selection rule as the baseline, and the recipe above (with any per-model
+# overrides).
 
 # %%
+recipe = training.TrainConfig(
+    model="dcnn",
+    epochs=epochs,
+    batch_size=batch_size,
+    lr=lr,
+    schedule=schedule,
+    patience=patience,
+    budget_minutes=budget_minutes,
+    augment=augment,
+    optimizer=optimizer,
+    weight_decay=weight_decay,
+    label_smoothing=label_smoothing,
+    seed=seed,
+)
 exps = [
     experiments.train_and_evaluate(
-        training.TrainConfig(
-            model=m,
-            model_kwargs=model_kwargs.get(m),
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            schedule=schedule,
-            patience=patience,
-            budget_minutes=budget_minutes,
-            augment=augment,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            label_smoothing=label_smoothing,
-            seed=seed,
-        ),
-        ds,
-        m,
-        latency_repeats,
+        recipe.replace(model=m, model_kwargs=model_kwargs.get(m), **model_overrides.get(m, {})), ds, m, latency_repeats
     )
     for m in models_to_train
 ]
