@@ -1,0 +1,162 @@
+"""Side-by-side study: several training recipes, several seeds each, the same training budget, paired bootstraps.
+
+Each arm (an architecture with a recipe) trains once per seed on the prepared data (notebook 02), selects its epoch
+on PublicTest and is evaluated on PrivateTest. Two kinds of budget:
+
+- ``--minutes M``: a wall-clock budget on the machine that runs the study (the learning rate anneals to zero at M).
+- ``--minutes M --rates FILE``: the budget of *another* machine. ``FILE`` (JSON, arm -> images per second, as
+  measured there by budget-trained runs, validation included) turns M minutes into a number of epochs, and each arm
+  trains for those epochs with the same cosine schedule, on whatever hardware runs the study. This replays a CPU
+  budget on a GPU: same images seen, same schedule, different speed.
+
+Writes ``outputs/study/<arm>-s<seed>.json`` (summary, history, test predictions) per run, atomically, and skips
+finished runs, so an interrupted study resumes; then ``outputs/metrics/study.json`` with the table (mean +- std over
+seeds) and a paired bootstrap of every arm against every other. Run: ``python -m helpers.study --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers import artifacts, config, datasets, evaluation, experiments, training
+
+#: Our recipe for the 7-class models (the ``standard`` profile's notebook 04 uses the same values).
+OUR_RECIPE = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1, "augment": "light"}
+#: The seed tutorial's recipe.
+SEED_RECIPE = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "label_smoothing": 0.0, "augment": "seed"}
+
+#: Arm name -> TrainConfig fields.
+ARMS: dict[str, dict] = {
+    "baseline_seed_recipe": {"model": "baseline_cnn", **SEED_RECIPE},
+    "baseline_our_recipe": {"model": "baseline_cnn", **OUR_RECIPE},
+    "dcnn": {"model": "dcnn", **OUR_RECIPE},
+    "efficient_cnn": {"model": "efficient_cnn", "model_kwargs": {"widths": [48, 96, 192]}, **OUR_RECIPE},
+}
+
+STUDY_DIR = config.OUTPUTS_DIR / "study"
+
+
+def epochs_for(minutes: float, images_per_second: float, n_train: int) -> int:
+    """Whole epochs that ``minutes`` of training at ``images_per_second`` buys (at least one)."""
+    return max(1, round(minutes * 60 * images_per_second / n_train))
+
+
+def arm_config(
+    arm: str, seed: int, minutes: float, epochs: int | None = None, batch_size: int = 64
+) -> training.TrainConfig:
+    """The arm's TrainConfig: a ``minutes`` wall-clock budget, or (with ``epochs``) that many epochs, cosine to zero."""
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(ARMS)}")
+    common = {"schedule": "cosine", "seed": seed, "batch_size": batch_size, **ARMS[arm]}
+    if epochs is None:
+        return training.TrainConfig(epochs=10_000, patience=10_000, budget_minutes=minutes, **common)
+    return training.TrainConfig(epochs=epochs, patience=epochs, **common)
+
+
+def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_dir: Path = STUDY_DIR) -> dict:
+    """Train (or resume, or reuse) one arm and seed; write and return its record."""
+    path = out_dir / f"{arm}-s{cfg.seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    result = training.train(cfg, ds.split("train"), ds.split("val"), name=path.stem, models_dir=out_dir / "models")
+    splits = evaluation.official_splits(ds)
+    probs = {s: evaluation.predict_proba(result.model, x) for s, (x, _) in splits.items() if s != "test_full"}
+    metrics = {s: evaluation.classification_metrics(splits[s][1], p, ds.class_names) for s, p in probs.items()}
+    rec = {
+        "arm": arm,
+        "seed": cfg.seed,
+        "train_config": cfg.__dict__,
+        "params": int(result.model.count_params()),
+        "epochs_run": int(len(result.history)),
+        "best_epoch": int(result.best_epoch),
+        "train_minutes": result.train_minutes,
+        "images_seen": result.images_seen,
+        "val_accuracy": metrics["val"]["accuracy"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "test_macro_f1": metrics["test"]["macro_f1"],
+        "test_recall": {c: v["recall"] for c, v in metrics["test"]["per_class"].items()},
+        "test_pred": probs["test"].argmax(1).tolist(),
+        "history": result.history.to_dict("list"),
+    }
+    artifacts.save_json(path, rec)
+    return rec
+
+
+def table(records: list[dict]) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each arm's numbers."""
+    rows = []
+    for arm, group in pd.DataFrame(records).groupby("arm", sort=False):
+        recall = pd.DataFrame(list(group["test_recall"]))
+        row = {"arm": arm, "seeds": len(group), "params": int(group["params"].iloc[0])}
+        for col in ("val_accuracy", "test_accuracy", "test_macro_f1", "epochs_run", "train_minutes"):
+            row[col], row[f"{col}_std"] = (
+                float(group[col].mean()),
+                float(group[col].std(ddof=1)) if len(group) > 1 else 0.0,
+            )
+        row["disgust_recall"], row["fear_recall"] = float(recall["disgust"].mean()), float(recall["fear"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def paired(records: list[dict], y_test: np.ndarray, n_boot: int = 2000) -> pd.DataFrame:
+    """Paired bootstrap of every arm against every other, over (seed, test image) pairs of the seeds both ran."""
+    by = {(r["arm"], r["seed"]): np.asarray(r["test_pred"]) for r in records}
+    arms = list(dict.fromkeys(r["arm"] for r in records))
+    rows = {}
+    for i, a in enumerate(arms):
+        for b in arms[i + 1 :]:
+            seeds = sorted(s for (arm, s) in by if arm == a and (b, s) in by)
+            if not seeds:
+                continue
+            y = np.tile(y_test, len(seeds))
+            pa, pb = (np.concatenate([by[(arm, s)] for s in seeds]) for arm in (a, b))
+            rows[f"{a} - {b}"] = {"seeds": len(seeds), **evaluation.paired_bootstrap(y, pa, pb, n_boot)}
+    return pd.DataFrame(rows).T
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=60.0, help="training budget per run (default 60)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per arm (default 0 1 2)")
+    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), help="arms to run (default all)")
+    p.add_argument("--rates", type=Path, help="JSON arm -> images/s on the machine whose budget is replayed")
+    p.add_argument("--out", type=Path, default=STUDY_DIR, help=f"folder for the per-run records (default {STUDY_DIR})")
+    a = p.parse_args(argv)
+    ds, meta = datasets.load_prepared()
+    rates = json.loads(a.rates.read_text()) if a.rates else None
+    n_train = int((ds.splits == "train").sum())
+    records = []
+    for seed in a.seeds:
+        for arm in a.arms:
+            epochs = epochs_for(a.minutes, rates[arm], n_train) if rates else None
+            cfg = arm_config(arm, seed, a.minutes, epochs)
+            rec = run_one(cfg, arm, ds, a.out)
+            records.append(rec)
+            print(
+                f"{arm} seed {seed}: val {rec['val_accuracy']:.3f} test {rec['test_accuracy']:.3f} "
+                f"macro-F1 {rec['test_macro_f1']:.3f} ({rec['epochs_run']} epochs, {rec['train_minutes']:.1f} min)"
+            )
+    tab, pairs = table(records), paired(records, ds.split("test")[1])
+    print(tab.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(pairs.to_string(float_format=lambda v: f"{v:.3f}"))
+    body = {
+        "budget_minutes": a.minutes,
+        "rates": rates,
+        "n_train": n_train,
+        "table": tab.to_dict("index"),
+        "paired": pairs.to_dict("index"),
+        "runs": [{k: v for k, v in r.items() if k != "test_pred"} for r in records],
+    }
+    params = {"minutes": a.minutes, "seeds": a.seeds, "arms": a.arms, "rates": rates}
+    ident = experiments.dataset_identity(ds, meta)
+    print(artifacts.save_metrics("study", body, params=params, seed=a.seeds[0], dataset=ident))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
