@@ -78,9 +78,21 @@ def as_records(exps: list[Experiment]) -> dict[str, dict]:
     }
 
 
-def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
-    """Side-by-side summary (one column per model)."""
-    return pd.DataFrame({n: r["summary"] for n, r in records.items()}).drop(index=["model"])
+def comparison_table(records: dict[str, dict], rows: str = "all") -> pd.DataFrame:
+    """Side-by-side summary (one column per model).
+
+    ``rows``: "all"; "val", everything but the test numbers (for choosing and developing); or "test", the test
+    numbers with the size and training time they were bought with (for the notebooks' final test section).
+    """
+    table = pd.DataFrame({n: r["summary"] for n, r in records.items()}).drop(index=["model"])
+    is_test = table.index.str.startswith("test")
+    if rows == "val":
+        return table[~is_test]
+    if rows == "test":
+        return table[is_test | table.index.isin(["params", "train_minutes", "images_seen"])]
+    if rows != "all":
+        raise ValueError(f"rows must be 'all', 'val' or 'test', got {rows!r}")
+    return table
 
 
 def per_class_f1(records: dict[str, dict], split: str = "test") -> pd.DataFrame:

@@ -123,6 +123,20 @@ def learning_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def accuracy_vs_minutes(histories: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Validation accuracy against cumulative training minutes (validation included), one line per model."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, h in histories.items():
+        if "minutes" in h and len(h):
+            ax.plot(h["minutes"], h["val_accuracy"], "o-", ms=3, label=name)
+    ax.set(xlabel="training minutes (wall clock, this machine)", ylabel="validation accuracy (PublicTest)")
+    ax.set_title("Accuracy against training time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def confusion(cm: np.ndarray, class_names: tuple[str, ...], normalize: bool = False, title: str = "") -> plt.Figure:
     """Confusion matrix heatmap; row-normalised (recall per true class) when ``normalize``."""
     cm = np.asarray(cm, dtype=float)

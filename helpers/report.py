@@ -21,6 +21,7 @@ HEADLINE_FIGURES = (
     "02_preprocess-augment-seed",
     "03_baseline-learning-curves",
     "04_compare-learning-curves",
+    "04_compare-accuracy-vs-minutes",
     "04_compare-per-class-f1",
     "05_binary-roc-pr",
     "06_evaluate-confusion-normalised",

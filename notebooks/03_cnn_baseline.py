@@ -74,16 +74,28 @@ plots.save(plots.learning_curves({"baseline_cnn": exp.result.history}), "03_base
 display.table(exp.result.history, "History")
 
 # %% [markdown]
-# ## Evaluate
-# Validation picked the epoch; test is reported once.
+# ## Evaluate on validation
+# Validation (PublicTest) picked the epoch; these are the numbers to develop and compare settings with.
 
 # %%
 s = exp.summary
 display.md(
-    f"Best epoch **{s['best_epoch']}** of {s['epochs_run']} ({s['seconds_per_epoch']:.0f} s/epoch). "
-    f"Validation accuracy **{s['val_accuracy']:.1%}**; test (PrivateTest) accuracy **{s['test_accuracy']:.1%}**, "
-    f"macro-F1 **{s['test_macro_f1']:.3f}**; full test set ({exp.metrics['test_full']['n']} images) "
-    f"accuracy {s['test_full_accuracy']:.1%}."
+    f"Best epoch **{s['best_epoch']}** of {s['epochs_run']} ({s['seconds_per_epoch']:.0f} s/epoch, "
+    f"{s['train_minutes']:.1f} training minutes, {s['images_seen']:,} images seen). Validation accuracy "
+    f"**{s['val_accuracy']:.1%}**, macro-F1 **{exp.metrics['val']['macro_f1']:.3f}**."
+)
+display.table(evaluation.per_class_table(exp.metrics["val"]), "Per-class metrics on validation (PublicTest)")
+
+# %% [markdown]
+# ## Final test: PrivateTest, reported once
+# Nothing above looked at these images. Test = PrivateTest (3,589 images on FER-2013); the full test set adds
+# PublicTest, for comparison with published numbers.
+
+# %%
+display.md(
+    f"Test (PrivateTest) accuracy **{s['test_accuracy']:.1%}**, macro-F1 **{s['test_macro_f1']:.3f}**; full test "
+    f"set ({exp.metrics['test_full']['n']} images) accuracy {s['test_full_accuracy']:.1%}, macro-F1 "
+    f"{s['test_full_macro_f1']:.3f}."
 )
 display.table(evaluation.per_class_table(exp.metrics["test"]), "Per-class metrics on test (PrivateTest)")
 params = profiles.used("03", globals(), meta["profile"])

@@ -125,3 +125,19 @@ def test_accuracy_with_and_without_images_seen_elsewhere():
     row = evaluation.with_and_without(y, probs, seen).loc["m"]
     assert row["accuracy_all"] == pytest.approx(4 / 6) and row["accuracy_without"] == pytest.approx(2 / 4)
     assert row["n_without"] == 4
+
+
+def test_comparison_table_keeps_test_numbers_out_of_the_validation_view():
+    from helpers import experiments
+
+    summary = {"model": "m", "params": 10, "train_minutes": 1.0, "images_seen": 64, "val_accuracy": 0.5}
+    summary |= {"test_accuracy": 0.4, "test_macro_f1": 0.3, "test_full_accuracy": 0.45}
+    records = {"m": {"summary": summary}}
+    val = experiments.comparison_table(records, rows="val")
+    test = experiments.comparison_table(records, rows="test")
+    assert not any(i.startswith("test") for i in val.index) and "val_accuracy" in val.index
+    assert {"test_accuracy", "test_macro_f1", "test_full_accuracy", "params", "train_minutes"} <= set(test.index)
+    assert "val_accuracy" not in test.index
+    assert len(experiments.comparison_table(records)) == len(summary) - 1
+    with pytest.raises(ValueError, match="rows"):
+        experiments.comparison_table(records, rows="everything")

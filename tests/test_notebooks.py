@@ -165,6 +165,7 @@ def _check_outputs(out: Path, synthetic: bool) -> None:
         "01_explore-class-distribution",
         "03_baseline-learning-curves",
         "04_compare-learning-curves",
+        "04_compare-accuracy-vs-minutes",
         "05_binary-roc-pr",
         "06_evaluate-confusion-counts",
         "06_evaluate-pr-curves",
