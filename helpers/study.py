@@ -59,10 +59,16 @@ def arm_config(
 
 
 def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_dir: Path = STUDY_DIR) -> dict:
-    """Train (or resume, or reuse) one arm and seed; write and return its record."""
+    """Train (or resume, or reuse) one arm and seed; write and return its record.
+
+    A record already written for the same configuration is returned as it is; one written for another configuration
+    (another budget, say) is trained again and replaced.
+    """
     path = out_dir / f"{arm}-s{cfg.seed}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        done = json.loads(path.read_text())
+        if done.get("config_key") == cfg.key():
+            return done
     result = training.train(cfg, ds.split("train"), ds.split("val"), name=path.stem, models_dir=out_dir / "models")
     splits = evaluation.official_splits(ds)
     probs = {s: evaluation.predict_proba(result.model, x) for s, (x, _) in splits.items() if s != "test_full"}
@@ -71,6 +77,7 @@ def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_di
         "arm": arm,
         "seed": cfg.seed,
         "train_config": cfg.__dict__,
+        "config_key": cfg.key(),
         "params": int(result.model.count_params()),
         "epochs_run": int(len(result.history)),
         "best_epoch": int(result.best_epoch),

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"evaluation"},
     {"inference"},
     {"experiments", "predict", "bench", "runner", "check"},
-    {"report"},
+    {"report", "study"},  # study: several seeds of several recipes, side by side
 ]
 DATA_LAYER = {"datasets", "quality", "synthetic", "loaders"}
 

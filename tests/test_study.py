@@ -61,3 +61,25 @@ def test_table_and_paired_bootstrap_find_a_real_difference_and_no_false_one():
     assert row["seeds"] == 3 and row["accuracy_diff_low"] > 0.05
     same = study.paired(_records(y, 0.6, 0.6), y, n_boot=300).loc["a - b"]
     assert same["accuracy_diff_low"] < 0 < same["accuracy_diff_high"]
+
+
+def test_finished_run_is_reused_only_for_the_same_configuration(tmp_path, monkeypatch):
+    import json
+
+    from helpers import training
+
+    cfg = study.arm_config("dcnn", seed=0, minutes=60, epochs=11)
+    (tmp_path / "dcnn-s0.json").write_text(json.dumps({"arm": "dcnn", "config_key": cfg.key(), "test_accuracy": 0.6}))
+
+    def no_training(*args, **kwargs):
+        raise RuntimeError("trained again")
+
+    monkeypatch.setattr(training, "train", no_training)
+    assert study.run_one(cfg, "dcnn", ds=None, out_dir=tmp_path)["test_accuracy"] == 0.6
+    with pytest.raises(RuntimeError, match="trained again"):
+        study.run_one(cfg.replace(epochs=12), "dcnn", ds=_FakeData(), out_dir=tmp_path)
+
+
+class _FakeData:
+    def split(self, name):
+        return np.zeros((1, 48, 48), np.uint8), np.zeros(1, np.int8)
