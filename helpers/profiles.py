@@ -25,6 +25,12 @@ NOTEBOOKS = (
 
 DEFAULT = "quick"
 
+#: Our recipe for the 7-class models: the standard profile trains notebook 04's models with it, and
+#: ``helpers.study`` compares it with the seed recipe.
+OUR_RECIPE = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1, "augment": "light"}
+#: Builder arguments of our model (efficient_cnn) in the standard profile and the study.
+OUR_MODEL_KWARGS = {"widths": [48, 96, 192]}
+
 #: Parameter values per profile and notebook prefix ("*" applies to every notebook). ``quick`` is
 #: complete for the parameters that profiles vary; the others list what they change.
 PROFILES: dict[str, dict[str, dict]] = {
@@ -73,12 +79,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "patience": 500,
             "schedule": "cosine",
             "budget_minutes": 15,
-            "optimizer": "adamw",
-            "lr": 2e-3,
-            "weight_decay": 0.05,
-            "label_smoothing": 0.1,
-            "augment": "light",
-            "model_kwargs": {"efficient_cnn": {"widths": [48, 96, 192]}},
+            **OUR_RECIPE,
+            "model_kwargs": {"efficient_cnn": OUR_MODEL_KWARGS},
             "model_overrides": {"efficient_cnn": {"budget_minutes": 60}},
         },
         "05": {"budget_minutes": 4.0, "epochs": 200, "patience": 200, "photo_epochs": 10, "n_demo_photos": 1000},

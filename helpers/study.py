@@ -23,10 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, config, datasets, evaluation, experiments, training
+from helpers import artifacts, config, datasets, evaluation, experiments, profiles, training
 
-#: Our recipe for the 7-class models (the ``standard`` profile's notebook 04 uses the same values).
-OUR_RECIPE = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1, "augment": "light"}
+OUR_RECIPE = profiles.OUR_RECIPE
 #: The seed tutorial's recipe.
 SEED_RECIPE = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "label_smoothing": 0.0, "augment": "seed"}
 
@@ -35,7 +34,7 @@ ARMS: dict[str, dict] = {
     "baseline_seed_recipe": {"model": "baseline_cnn", **SEED_RECIPE},
     "baseline_our_recipe": {"model": "baseline_cnn", **OUR_RECIPE},
     "dcnn": {"model": "dcnn", **OUR_RECIPE},
-    "efficient_cnn": {"model": "efficient_cnn", "model_kwargs": {"widths": [48, 96, 192]}, **OUR_RECIPE},
+    "efficient_cnn": {"model": "efficient_cnn", "model_kwargs": profiles.OUR_MODEL_KWARGS, **OUR_RECIPE},
 }
 
 STUDY_DIR = config.OUTPUTS_DIR / "study"
