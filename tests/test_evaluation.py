@@ -97,6 +97,35 @@ def test_paired_bootstrap_tells_a_better_model_from_a_tie():
     assert tie["accuracy_diff"] == 0 and tie["p_accuracy_not_better"] == 1.0
 
 
+def _probs(y: np.ndarray, right: np.ndarray, p_right: float, p_wrong: float) -> np.ndarray:
+    """3-class probabilities: ``p_right`` on the true class where ``right``, else ``p_wrong`` on class y+1."""
+    probs = np.full((len(y), 3), 0.0)
+    wrong = (y + 1) % 3
+    idx = np.arange(len(y))
+    probs[idx, y] = np.where(right, p_right, 1 - p_wrong - 0.15)
+    probs[idx, wrong] = np.where(right, (1 - p_right) / 2, p_wrong)
+    probs[idx, (y + 2) % 3] = 1 - probs[idx, y] - probs[idx, wrong]
+    return probs
+
+
+def test_ensemble_selection_keeps_complementary_models_and_leaves_a_weak_one_out():
+    y = np.arange(100) % 3
+    i = np.arange(100)
+    probs = {
+        "a": _probs(y, i < 80, 0.9, 0.45),  # 80%, unsure when wrong
+        "b": _probs(y, i >= 20, 0.9, 0.45),  # 80%, wrong on other images
+        "weak": _probs(y, i < 30, 0.9, 0.85),  # 30%, confidently wrong
+    }
+    chosen = evaluation.select_ensemble(probs, y)
+    assert chosen == ["a", "b"]
+
+    def acc(names: list[str]) -> float:
+        return float((evaluation.ensemble_proba([probs[n] for n in names]).argmax(1) == y).mean())
+
+    assert acc(chosen) == 1.0 and acc(["a", "b", "weak"]) < acc(chosen)
+    assert evaluation.select_ensemble({"a": probs["a"], "weak": probs["weak"]}, y) == ["a"]
+
+
 def test_every_perturbation_keeps_shape_and_changes_the_images():
     x = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 8}).images
     for name, fn in evaluation.PERTURBATIONS.items():
