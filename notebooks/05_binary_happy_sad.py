@@ -21,7 +21,10 @@ patience = 3  # early-stopping patience (epochs without val_auc improvement)
 schedule = "cosine"  # learning rate: "cosine" or "linear" decay to zero (over the budget, else over `epochs`)
 photo_epochs = 8  # maximum epochs of the compact model on the photo folders (part B)
 batch_size = 32  # images per step
-compact_lr = 1e-3  # Adam peak learning rate of the compact model
+compact_widths = [16, 32, 64]  # channels of the compact model's three stages ([40, 80, 160]: 0.81% of the seed's)
+compact_optimizer = "adam"  # optimizer of the compact model: "adam", "adamw" (decoupled weight decay) or "sgd"
+compact_lr = 1e-3  # peak learning rate of the compact model
+compact_weight_decay = 0.0  # decoupled weight decay of the compact model
 seed_lr = 1e-4  # Adam peak learning rate of the seed architecture (its published 1e-5 barely moves in a short budget)
 augment = "light"  # augmentation preset
 n_demo_photos = 600  # photos generated when photos_path is None
@@ -79,8 +82,11 @@ display.md(
 display.table(
     pd.DataFrame(
         {
-            m: {"params": models.build(m).count_params(), "MFLOPs/image": models.flops_per_image(models.build(m)) / 1e6}
-            for m in ["binary_seed_cnn", "binary_compact_cnn"]
+            m: {"params": built.count_params(), "MFLOPs/image": models.flops_per_image(built) / 1e6}
+            for m, built in {
+                "binary_seed_cnn": models.build("binary_seed_cnn"),
+                "binary_compact_cnn": models.build("binary_compact_cnn", widths=compact_widths),
+            }.items()
         }
     ).T,
     "Binary architectures",
@@ -94,7 +100,13 @@ display.table(
 # %%
 common = dict(n_classes=1, monitor="val_auc", augment=augment, batch_size=batch_size, seed=seed, patience=patience)
 fer_common = dict(common, epochs=epochs, schedule=schedule, budget_minutes=budget_minutes)
-compact_cfg = training.TrainConfig(model="binary_compact_cnn", lr=compact_lr, **fer_common)
+compact_recipe = dict(
+    lr=compact_lr,
+    optimizer=compact_optimizer,
+    weight_decay=compact_weight_decay,
+    model_kwargs={"widths": list(compact_widths)},
+)
+compact_cfg = training.TrainConfig(model="binary_compact_cnn", **compact_recipe, **fer_common)
 seed_cfg = training.TrainConfig(model="binary_seed_cnn", lr=seed_lr, input_size=256, channels=3, **fer_common)
 runs = {
     n: training.train(c, hs.split("train"), hs.split("val"), name=n)
@@ -172,7 +184,7 @@ for crop in (False, True):
     split = datasets.stratified_split(pf.labels, (0.7, 0.15, 0.15), seed)
     xy = {s: (pf.images[split == s], pf.labels[split == s]) for s in ("train", "val", "test")}
     name = f"binary_photos_{'facecrop' if crop else 'whole'}"
-    photo_cfg = training.TrainConfig(model="binary_compact_cnn", epochs=photo_epochs, lr=compact_lr, **common)
+    photo_cfg = training.TrainConfig(model="binary_compact_cnn", epochs=photo_epochs, **compact_recipe, **common)
     r = training.train(photo_cfg, xy["train"], xy["val"], name=name)
     s_val, s_test = (evaluation.predict_proba(r.model, xy[k][0])[:, 1] for k in ("val", "test"))
     photo_results[name] = {

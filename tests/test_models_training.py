@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import backend, models, pipeline, training
+from helpers import backend, models, pipeline, profiles, training
 from helpers.synthetic import make_synthetic_dataset
 
 TINY = {"train": 192, "val": 64, "test": 64}
@@ -73,7 +73,11 @@ def test_no_inference_only_layers():
 
 
 def test_own_models_are_smaller():
-    assert models.binary_compact_cnn().count_params() < 59_076_673 / 100
+    seed_params = models.binary_seed_cnn().count_params()
+    assert seed_params == 59_076_673
+    assert models.binary_compact_cnn().count_params() == 77_969
+    # the standard profile's compact model stays under 1% of the seed architecture's parameters
+    assert models.binary_compact_cnn(widths=profiles.OUR_BINARY_WIDTHS).count_params() == 481_001 < seed_params / 100
     assert models.flops_per_image(models.binary_compact_cnn()) < models.flops_per_image(models.binary_seed_cnn()) / 10
     assert models.dcnn().count_params() > models.baseline_cnn().count_params()
 
