@@ -78,7 +78,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "05": {"budget_minutes": 0.1, "epochs": 1, "photo_epochs": 1, "n_demo_photos": 120},
         "06": {"tta_modes": ["flip"], "n_boot": 50, "n_demo_photos": 2},
     },
-    # every training image, each model for a stated wall-clock budget on a 2-core CPU (about 2 h 20 min in all): the
+    # every training image, each model for a stated wall-clock budget on a 2-core CPU (about 2 h 15 min in all): the
     # learning rate anneals to zero at the budget and the best epoch on validation is kept. 03: the seed recipe
     # (Adam 1e-4, seed augmentation), 15 min; 04: our recipe (AdamW 2e-3 with weight decay 0.05, label smoothing
     # 0.1, light augmentation), DCNN 15 min and our efficient_cnn (48-96-192) 60 min; 05: 15 min per binary model,
