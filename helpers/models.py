@@ -106,6 +106,7 @@ def efficient_cnn(
     n_classes: int = N_CLASSES,
     widths: tuple[int, ...] = (32, 64, 128),
     dropout: float = 0.3,
+    name: str = "efficient_cnn",
 ) -> keras.Model:
     """Our CPU-friendly model: a strided stem, residual 3x3 blocks at 24/12/6 px, global average pooling.
 
@@ -122,7 +123,7 @@ def efficient_cnn(
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     outputs = _head(x, n_classes)
-    return keras.Model(inputs, outputs, name="efficient_cnn")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def binary_seed_cnn(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 1) -> keras.Model:
@@ -152,8 +153,7 @@ def binary_compact_cnn(
 
     77,969 parameters at the default widths 16-32-64; 481,001 (0.81% of the seed architecture) at 40-80-160.
     """
-    model = efficient_cnn(input_shape, n_classes, widths, dropout)
-    return keras.Model(model.inputs, model.outputs, name="binary_compact_cnn")
+    return efficient_cnn(input_shape, n_classes, widths, dropout, name="binary_compact_cnn")
 
 
 #: Registry: name -> builder. Every builder takes ``input_shape`` and ``n_classes`` (1: sigmoid output).

@@ -73,12 +73,14 @@ def test_no_inference_only_layers():
 
 
 def test_own_models_are_smaller():
-    seed_params = models.binary_seed_cnn().count_params()
-    assert seed_params == 59_076_673
-    assert models.binary_compact_cnn().count_params() == 77_969
+    seed, compact = models.binary_seed_cnn(), models.binary_compact_cnn()
+    assert seed.count_params() == 59_076_673
+    assert compact.count_params() == 77_969
+    assert compact.name == "binary_compact_cnn"
     # the standard profile's compact model stays under 1% of the seed architecture's parameters
-    assert models.binary_compact_cnn(widths=profiles.OUR_BINARY_WIDTHS).count_params() == 481_001 < seed_params / 100
-    assert models.flops_per_image(models.binary_compact_cnn()) < models.flops_per_image(models.binary_seed_cnn()) / 10
+    wide = models.binary_compact_cnn(widths=profiles.OUR_BINARY_WIDTHS)
+    assert wide.count_params() == 481_001 < seed.count_params() / 100
+    assert models.flops_per_image(compact) < models.flops_per_image(seed) / 10
     assert models.dcnn().count_params() > models.baseline_cnn().count_params()
 
 
