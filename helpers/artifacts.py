@@ -33,12 +33,24 @@ TRACKED_PACKAGES = (
 )
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def ordinary_mode(path: str | Path) -> None:
+    """Give a file made by ``mkstemp`` (mode 0600) the mode any new file gets under the user's umask."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to a temp file beside ``path``, fsync, then rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        ordinary_mode(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -162,6 +162,18 @@ def _make_forward(model: keras.Model) -> Callable[[Any], np.ndarray]:
     return eager
 
 
+def compiled_batch_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a batch transformation in ``keras.ops``) as one compiled graph on TensorFlow, as it is elsewhere.
+
+    Eager TensorFlow dispatches each op of an augmentation from Python; the graph runs them in one call.
+    """
+    if name() != "tensorflow":
+        return fn
+    import tensorflow as tf
+
+    return tf.function(fn, reduce_retracing=True)
+
+
 def grad_of_sum(fn: Callable[[Any], Any], x: Any) -> np.ndarray:
     """The gradient of ``sum(fn(x))`` with respect to ``x``, as NumPy, with the backend's autodiff.
 

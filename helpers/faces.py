@@ -20,7 +20,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers import config
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+#: Photos are searched for faces at most this many pixels on their longer side (the crop keeps full resolution),
+#: which bounds the detector's memory and time whatever the camera: a 48-megapixel photo is detected at 1600 px.
+DETECT_MAX_SIDE = 1600
 
 
 class ImageReadError(ValueError):
@@ -28,19 +32,36 @@ class ImageReadError(ValueError):
 
 
 def read_photo(path: str | Path) -> np.ndarray:
-    """Read a JPEG/PNG/BMP/WebP photo as RGB uint8 (H, W, 3), with EXIF orientation applied."""
+    """Read a JPEG/PNG/BMP/WebP/TIFF photo as RGB uint8 (H, W, 3), with EXIF orientation applied.
+
+    Any mode PIL reads is converted: palette, alpha (dropped), CMYK, 1-bit, and 16-bit or float grey (scaled to
+    its own range, not clipped). Images over Pillow's decompression-bomb limit (about 179 megapixels) are refused.
+    """
     path = Path(path)
     if path.suffix.lower() not in PHOTO_SUFFIXES:
-        raise ImageReadError(f"unsupported format {path.suffix or '(none)'!r} (expected jpg, png, bmp or webp)")
+        raise ImageReadError(
+            f"unsupported format {path.suffix or '(none)'!r} (expected {', '.join(sorted(PHOTO_SUFFIXES))})"
+        )
     if path.stat().st_size == 0:
         raise ImageReadError("empty file")
     try:
         with Image.open(path) as im:
             im.load()
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            return _to_rgb8(ImageOps.exif_transpose(im))
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"image too large to read safely ({e})") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageReadError(f"not an image or corrupt ({e.__class__.__name__}: {e})") from e
+
+
+def _to_rgb8(im: Image.Image) -> np.ndarray:
+    """RGB uint8 from any PIL mode; high-bit-depth grey is stretched from its own minimum and maximum."""
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        grey = np.asarray(im, dtype=np.float64)
+        lo, hi = float(grey.min()), float(grey.max())
+        grey = np.zeros_like(grey) if hi <= lo else (grey - lo) * (255.0 / (hi - lo))
+        return np.repeat(np.round(grey).astype(np.uint8)[..., None], 3, axis=-1)
+    return np.asarray(im.convert("RGB"))
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -174,7 +195,31 @@ def get_detector(name: str | None = None) -> Detector:
 
 def detect_faces(image: np.ndarray, detector: str | None = None) -> list[Detection]:
     """Faces in an RGB or gray image, largest first, found by ``detector`` (default: the best installed)."""
-    return get_detector(detector).detect(image)
+    return detect_scaled(get_detector(detector), image)
+
+
+def detect_scaled(detector: Detector, image: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[Detection]:
+    """``detector`` run on ``image`` shrunk to at most ``max_side`` pixels (longer side); boxes and eyes in the
+    full image's pixels."""
+    scale = max(image.shape[:2]) / max_side
+    if scale <= 1:
+        return detector.detect(image)
+    small = cv2.resize(
+        image, (round(image.shape[1] / scale), round(image.shape[0] / scale)), interpolation=cv2.INTER_AREA
+    )
+
+    def up(point: tuple[float, float] | None) -> tuple[float, float] | None:
+        return None if point is None else (point[0] * scale, point[1] * scale)
+
+    return [
+        Detection(
+            Box(*(round(v * scale) for v in (d.box.x, d.box.y, d.box.w, d.box.h))),
+            d.confidence,
+            up(d.left_eye),
+            up(d.right_eye),
+        )
+        for d in detector.detect(small)
+    ]
 
 
 def eye_angle(det: Detection) -> float:

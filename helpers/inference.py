@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ import cv2
 import keras
 import numpy as np
 
-from helpers import backend, config, faces
+from helpers import backend, config, faces, training
 from helpers.pipeline import to_model_input
 
 
@@ -60,32 +61,54 @@ def load_classifier(path: str | Path) -> keras.Model:
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"model file not found: {path} (train one with `make run NB=03`, or pass --model)")
+    if path.is_dir():
+        raise ModelLoadError(f"{path} is a folder, not a .keras model file")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelLoadError(
+            f"{path} is not a readable Keras model: a .keras file is a zip archive, and this one is "
+            f"{'empty' if path.stat().st_size == 0 else 'truncated or corrupt'} ({path.stat().st_size:,} bytes)"
+        )
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:  # keras raises many types for a bad file
         raise ModelLoadError(f"cannot load model {path}: {e.__class__.__name__}: {str(e).splitlines()[0][:200]}") from e
     shape = model.input_shape
-    if len(shape) != 4 or model.output_shape[-1] not in (1, len(config.CLASS_NAMES)):
+    if len(shape) != 4 or len(model.output_shape) != 2:
         raise ModelLoadError(
             f"incompatible model {path}: input {shape}, output {model.output_shape}; expected "
-            f"(None, H, W, C) images and {len(config.CLASS_NAMES)} classes"
+            "(None, H, W, C) images in and one probability per class out"
         )
     return model
 
 
+def default_class_names(model: keras.Model) -> tuple[str, ...]:
+    """Names for a model saved without them: FER-2013's seven, or (negative, positive) for one sigmoid output."""
+    n = model.output_shape[-1]
+    if n == 1:
+        return ("negative", "positive")
+    if n == len(config.CLASS_NAMES):
+        return config.CLASS_NAMES
+    return tuple(f"class_{i}" for i in range(n))
+
+
 class EmotionPredictor:
-    """Detect, crop and classify faces. Single faces go through a compiled forward call, not ``predict``."""
+    """Detect, crop and classify faces. Single faces go through a compiled forward call, not ``predict``.
+
+    Class names: ``class_names``, else those stored in the model file (:func:`training.read_class_names`), else
+    :func:`default_class_names`.
+    """
 
     def __init__(
         self,
         model: keras.Model | str | Path,
-        class_names: tuple[str, ...] = config.CLASS_NAMES,
+        class_names: tuple[str, ...] | None = None,
         margin: float = 0.15,
         detector: str | None = None,
         align: bool = False,
     ):
         self.model = load_classifier(model) if isinstance(model, str | Path) else model
-        self.class_names = class_names if self.model.output_shape[-1] > 1 else ("negative", "positive")
+        stored = training.read_class_names(model) if isinstance(model, str | Path) else None
+        self.class_names = tuple(class_names or stored or default_class_names(self.model))
         self.margin, self.align = margin, align
         self.detector = faces.get_detector(detector)
         self.size, self.channels = self.model.input_shape[1], self.model.input_shape[3]
@@ -100,7 +123,7 @@ class EmotionPredictor:
 
     def predict_image(self, image: np.ndarray, path: Path | None = None) -> ImagePrediction:
         """All faces of an RGB image, largest first."""
-        found = self.detector.detect(image)
+        found = faces.detect_scaled(self.detector, image)
         crops = [faces.crop_face(image, d, self.margin, align=self.align) for d in found]
         probs = self.classify_crops(np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8))
         preds = [FacePrediction.from_probs(d.box, self.class_names, p, d.confidence) for d, p in zip(found, probs)]

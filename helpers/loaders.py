@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import warnings
 import zipfile
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -49,18 +52,25 @@ def decode_gray48(data: bytes) -> tuple[np.ndarray | None, str]:
 # --------------------------------------------------------------------------- CSV layout
 
 
-def _read_csv_frame(src: str | Path | io.BytesIO, name: str) -> pd.DataFrame:
+def _read_csv_frame(src: str | Path | io.BytesIO, name: str) -> tuple[pd.DataFrame, dict[int, str]]:
+    """The CSV's rows, and {line number: reason} for lines with too many fields (skipped, not fatal)."""
     try:
-        df = pd.read_csv(src, keep_default_na=False, on_bad_lines="error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            df = pd.read_csv(src, keep_default_na=False, on_bad_lines="warn")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise DatasetError(f"{name}: cannot parse as CSV ({e}). {config.KAGGLE_HINT}") from e
+    bad = {}
+    for w in caught:
+        for m in re.finditer(r"Skipping line (\d+): ([^\n]+)", str(w.message)):
+            bad[int(m.group(1))] = f"malformed row: {m.group(2).strip()}"
     missing = [c for c in CSV_COLUMNS if c not in df.columns]
     if missing:
         raise DatasetError(
             f"{name}: CSV lacks required column(s) {missing}; found {list(df.columns)}. "
             f"Expected the original Kaggle fer2013.csv with columns emotion,pixels,Usage. {config.KAGGLE_HINT}"
         )
-    return df
+    return df, bad
 
 
 _NOT_PIXEL_CHAR = np.ones(256, bool)
@@ -113,9 +123,12 @@ def parse_pixels(pixels: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
 def load_csv(src: str | Path | io.BytesIO, name: str | None = None) -> tuple[np.ndarray, ...]:
     """Load the original ``fer2013.csv``; returns (images, labels, splits, sources, report)."""
     name = name or str(src)
-    df = _read_csv_frame(src, name)
+    df, bad = _read_csv_frame(src, name)
     report = LoadReport(name, "csv")
-    rows = np.arange(len(df)) + 2  # 1-based line numbers, header is line 1
+    for line, why in sorted(bad.items()):
+        report.skip(f"{name}:row {line}", why)
+    lines = np.arange(2, 2 + len(df) + len(bad))  # 1-based line numbers, header is line 1
+    rows = lines[~np.isin(lines, list(bad))]  # the lines pandas kept, in order
     images, valid, reasons = parse_pixels(df["pixels"])
     emotion, usage_text = df["emotion"].astype(str).str.strip(), df["Usage"].astype(str).str.strip()
     emo = pd.to_numeric(emotion, errors="coerce").to_numpy()
@@ -180,6 +193,8 @@ def _structure_problem(parts: tuple[str, ...]) -> str:
 def _read_decode(read) -> tuple[np.ndarray | None, str]:
     try:
         data = read()
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a damaged member of a zip
+        return None, f"corrupt zip member: {e}"
     except OSError as e:
         return None, f"unreadable: {e}"
     return decode_gray48(data)
@@ -273,7 +288,11 @@ def load_zip(path: Path, seed: int = 0) -> tuple[np.ndarray, ...]:
         names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
         csvs = [n for n in names if PurePosixPath(n).name.lower() == "fer2013.csv"]
         if csvs:
-            return load_csv(io.BytesIO(zf.read(csvs[0])), f"{path}:{csvs[0]}")
+            try:
+                data = zf.read(csvs[0])
+            except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+                raise DatasetError(f"{path}: {csvs[0]} inside the zip is damaged ({e}); download it again") from e
+            return load_csv(io.BytesIO(data), f"{path}:{csvs[0]}")
         prefix = _find_layout_root(names)
         entries = []
         for n in sorted(names):
@@ -350,6 +369,27 @@ def _load_uncached(path: Path, seed: int) -> tuple[np.ndarray, ...]:
     raise DatasetError(f"{path}: unsupported dataset file (expected .csv, .zip or a folder). {config.KAGGLE_HINT}")
 
 
+#: Where each split comes from, per layout, for the error that names a missing one.
+_SPLIT_SOURCES = {
+    "csv": {"train": "rows with Usage=Training", "val": "rows with Usage=PublicTest",
+            "test": "rows with Usage=PrivateTest"},
+    "folders": {"train": "train/<class>/ images", "val": "test/<class>/ images (PublicTest_* or unprefixed)",
+                "test": "test/<class>/ images (PrivateTest_* or unprefixed)"},
+}  # fmt: skip
+
+
+def _require_every_split(src: Path, splits: np.ndarray, layout: str) -> None:
+    """Raise :class:`DatasetError` naming each official split with no loadable image, and where it belongs."""
+    where = _SPLIT_SOURCES["csv" if layout == "csv" else "folders"]
+    missing = [s for s in config.SPLITS if not (splits == s).any()]
+    if missing:
+        what = "; ".join(f"no {s} split ({where[s]})" for s in missing)
+        raise DatasetError(
+            f"{src}: incomplete FER-2013: {what}. A complete download has Training, PublicTest and PrivateTest "
+            f"faces. {config.KAGGLE_HINT}"
+        )
+
+
 def _cache_path(src: Path, key: str) -> Path:
     return config.CACHE_DIR / f"fer2013-{hashlib.sha256(str(src).encode()).hexdigest()[:8]}-{key}.npz"
 
@@ -395,6 +435,7 @@ def load_fer2013(
     images, labels, splits, sources, report = _load_uncached(src, seed)
     if len(labels) == 0:
         raise DatasetError(f"{src}: no loadable images ({report.seen} items seen, all skipped). {config.KAGGLE_HINT}")
+    _require_every_split(src, splits, report.layout)
     ds = FerDataset(images, labels, splits, sources, report, fingerprint=key)
     if use_cache:
         _save_cache(cache, ds)

@@ -1,9 +1,9 @@
 """Input pipeline: NumPy arrays -> shuffled batches -> model input -> augmentation, on any Keras backend.
 
 Augmentation is Keras layers written with ``keras.ops``, run on whole batches and never inside the saved
-model, so saved models stay small and inference sees exactly the raw image. On TensorFlow the batches come
-from a ``tf.data`` graph (augmenting in parallel with training); on JAX and PyTorch from a
-``keras.utils.PyDataset`` over the arrays, so those backends need no TensorFlow.
+model, so saved models stay small and inference sees exactly the raw image. Batches come from a
+``keras.utils.PyDataset`` over the arrays on every backend (a seeded shuffle per epoch, so a resumed run sees
+the order an uninterrupted one would); on TensorFlow each batch's transformation is a compiled graph.
 """
 
 from __future__ import annotations
@@ -83,9 +83,7 @@ class RandomAffine(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rotation_deg, self.shear_deg, self.zoom = rotation_deg, shear_deg, zoom
         self.translate, self.hflip, self.seed = translate, hflip, seed
-        # JAX and PyTorch draw from a Keras seed generator. TensorFlow draws inside the tf.data graph with
-        # per-op seeds (no variable can be made there), which op determinism keeps repeatable.
-        self.seed_generator = None if backend.is_tensorflow() else keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def get_config(self) -> dict:
         return {
@@ -99,11 +97,6 @@ class RandomAffine(keras.layers.Layer):
         }
 
     def _uniform(self, n, low: float, high: float, k: int):
-        if backend.is_tensorflow():
-            import tensorflow as tf
-
-            seed = None if self.seed is None else self.seed + k
-            return tf.random.uniform([n], low, high, seed=seed)
         return keras.random.uniform((n,), low, high, seed=self.seed_generator)
 
     def call(self, images, training: bool = True):
@@ -183,19 +176,28 @@ class _Batcher:
             x, rest = mixed["images"], (mixed["labels"], *rest[1:])
         return (x, *rest)
 
+    def reseed(self, epoch: int) -> None:
+        """Start the random streams of ``epoch``: a resumed run augments as an uninterrupted one would."""
+        layers = [*(self.layers.layers if self.layers is not None else []), *([self.mixer] if self.mixer else [])]
+        for layer in layers:
+            for generator in vars(layer).values():
+                if isinstance(generator, keras.random.SeedGenerator):
+                    base = keras.ops.convert_to_numpy(generator.state)[0]
+                    generator.state.assign(np.array([base, epoch << 20], "uint32"))
+
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Batches of NumPy arrays for JAX and PyTorch: a seeded shuffle per epoch, then :class:`_Batcher`.
+    """Batches of NumPy arrays: a seeded shuffle per epoch, then :class:`_Batcher` (compiled on TensorFlow).
 
     Batches are made in order in this process, so a run repeats exactly. ``epoch`` is the epoch whose order
-    comes next; a resumed run sets it to the epoch it resumes at.
+    and augmentation come next; a resumed run sets it to the epoch it resumes at.
     """
 
     def __init__(self, parts: tuple[np.ndarray, ...], batch_size: int, shuffle: bool, seed: int, batcher: _Batcher):
         super().__init__()
         self.parts, self.batch_size, self.shuffle, self.seed, self.batcher = parts, batch_size, shuffle, seed, batcher
-        self.epoch = 0
-        self._order = self._permutation()
+        self._transform = backend.compiled_batch_fn(batcher)
+        self.set_epoch(0)
 
     def _permutation(self) -> np.ndarray:
         n = len(self.parts[0])
@@ -204,13 +206,14 @@ class ArrayBatches(keras.utils.PyDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self._order = self._permutation()
+        self.batcher.reseed(epoch)
 
     def __len__(self) -> int:
         return math.ceil(len(self.parts[0]) / self.batch_size)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, ...]:
         idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
-        out = self.batcher(*(p[idx] for p in self.parts))
+        out = self._transform(*(p[idx] for p in self.parts))
         return tuple(ops.convert_to_numpy(t) for t in out)
 
     def on_epoch_end(self) -> None:
@@ -230,22 +233,13 @@ def make_dataset(
     channels: int = 1,
     sample_weight: np.ndarray | None = None,
 ) -> Any:
-    """Batches for ``fit``/``evaluate``: (shuffle) -> batch -> model input -> (augment, mixup).
-
-    TensorFlow: a prefetched ``tf.data.Dataset``. JAX and PyTorch: an :class:`ArrayBatches`.
+    """Batches for training and validation (:class:`ArrayBatches`): (shuffle) -> batch -> model input -> (augment,
+    mixup). On TensorFlow the per-batch transformation runs as one compiled graph (``tf.function``).
     """
     y = encode_labels(np.asarray(labels), n_classes)
     parts = (images, y) if sample_weight is None else (images, y, sample_weight.astype("float32"))
     batcher = _Batcher(augment, training, seed, size, channels)
-    if not backend.is_tensorflow():
-        return ArrayBatches(parts, batch_size, training, seed, batcher)
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices(parts)
-    if training:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    return ds.map(batcher, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ArrayBatches(parts, batch_size, training, seed, batcher)
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:

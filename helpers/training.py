@@ -22,6 +22,8 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import backend, config, models, pipeline
-from helpers.artifacts import atomic_write_bytes, save_json
+from helpers import backend, config, loop, models, pipeline
+from helpers.artifacts import atomic_write_bytes, ordinary_mode, save_json
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
@@ -39,19 +41,45 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     backend.set_seed(seed, deterministic)
 
 
-def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
-    """Save a ``.keras`` (or ``.h5``) file via a temp file and rename: never half-written."""
+#: Entry of a ``.keras`` archive (a zip) that holds the model's class names; Keras ignores it when loading.
+CLASS_NAMES_ENTRY = "class_names.json"
+
+
+def save_model_atomic(model: keras.Model, path: str | Path, class_names: Sequence[str] | None = None) -> Path:
+    """Save a ``.keras`` (or ``.h5``) file via a temp file and rename: never half-written.
+
+    ``class_names`` (a ``.keras`` file only) are stored inside the archive, in output order; a binary model's
+    are (negative, positive). :func:`read_class_names` reads them back.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
         model.save(tmp)
+        if class_names is not None:
+            n_out = model.output_shape[-1]
+            if len(class_names) != max(n_out, 2):
+                raise ValueError(f"{len(class_names)} class names for a model with {n_out} output(s)")
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(CLASS_NAMES_ENTRY, json.dumps(list(class_names)))
+        ordinary_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_class_names(path: str | Path) -> tuple[str, ...] | None:
+    """The class names stored in a ``.keras`` file by :func:`save_model_atomic`, or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if CLASS_NAMES_ENTRY in archive.namelist():
+                return tuple(json.loads(archive.read(CLASS_NAMES_ENTRY)))
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    return None
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -438,6 +466,7 @@ def train(
     models_dir: Path | None = None,
     callbacks: list | None = None,
     distribution: Any = None,
+    class_names: Sequence[str] | None = None,
 ) -> TrainResult:
     """Train ``cfg.model`` on ``train_xy``, selecting the best epoch on ``val_xy``.
 
@@ -446,7 +475,8 @@ def train(
     last committed epoch (same optimizer state, callback counters and budget spent); otherwise training starts
     fresh. Returns the model with the best validation weights, also saved to ``outputs/models/<name>.keras``.
     Models are built, compiled and reloaded inside ``distribution`` (default :func:`backend.get_distribution`:
-    data-parallel over all GPUs when there are several, on TensorFlow and JAX).
+    data-parallel over all GPUs when there are several, on TensorFlow and JAX). ``class_names`` are stored in the
+    final ``.keras`` file (default: FER-2013's seven for a 7-class model), for prediction to name the classes.
     """
     distribution = distribution or backend.get_distribution()
     if cfg.batch_size % backend.replicas(distribution):
@@ -487,28 +517,30 @@ def train(
         n_classes=cfg.n_classes, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.input_size, channels=cfg.channels
     )
     train_ds = pipeline.make_dataset(x_tr, y_tr, training=True, augment=cfg.augment, **common)
-    if isinstance(train_ds, pipeline.ArrayBatches):
-        train_ds.set_epoch(start)  # a resumed run continues the epochs' shuffle order where it stopped
+    train_ds.set_epoch(start)  # a resumed run continues the epochs' shuffle order where it stopped
     val_ds = pipeline.make_dataset(*val_xy, training=False, **common)
     cw = pipeline.class_weights(y_tr, cfg.n_classes) if cfg.class_weight and cfg.n_classes > 1 else None
     run_callbacks = _callbacks(cfg, state, run_dir, len(x_tr), name, steps, verbose)
     if start < cfg.epochs and not state.get("stopped_early") and not state.get("budget_spent"):
         with distribution.scope():  # JAX's DataParallel shards each batch inside its scope
-            model.fit(
+            loop.fit(
+                model,
                 train_ds,
-                validation_data=val_ds,
+                val_ds,
                 epochs=cfg.epochs,
                 initial_epoch=start,
                 class_weight=cw,
                 callbacks=[*run_callbacks, *(callbacks or [])],
                 verbose=verbose,
-                shuffle=False,
+                distribution=distribution,
             )
     done = committed_dir(run_dir)
     if done is not None and (done / BEST).exists():
         with distribution.scope():
             model = load_model(done / BEST)
-    save_model_atomic(model, final)
+    if class_names is None and cfg.n_classes == len(config.CLASS_NAMES):
+        class_names = config.CLASS_NAMES
+    save_model_atomic(model, final, class_names)
     state["complete"] = True
     if done is not None:
         save_json(done / STATE, state)

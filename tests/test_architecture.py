@@ -16,12 +16,12 @@ LAYERS: list[set[str]] = [
     {"datasets", "quality"},
     {"synthetic"},
     {"loaders"},  # FER-2013 CSV, folders, zip and the cache
-    {"audit", "faces", "pipeline", "models", "plots", "display"},  # plots draw given arrays
+    {"audit", "faces", "pipeline", "models", "loop", "plots", "display"},  # plots draw given arrays
     {"photos", "training"},
     {"evaluation"},
     {"inference"},
     {"experiments", "predict", "bench", "runner", "check"},
-    {"report", "study"},  # study: several seeds of several recipes, side by side
+    {"report", "study", "release"},  # study: several seeds of several recipes; release: the shipped model
 ]
 DATA_LAYER = {"datasets", "quality", "synthetic", "loaders"}
 

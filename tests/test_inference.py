@@ -31,27 +31,30 @@ def test_error_paths_counted_and_run_continues(model_file, tmp_path, capsys):
     write_bad_items(d)
     out = tmp_path / "out"
     code = predict.main([str(d), str(tmp_path / "missing.jpg"), "--model", str(model_file), "--out", str(out)])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert code == 1
     assert "broken.jpg: not an image or corrupt" in err
     assert "empty.png: empty file" in err
-    assert "notes.txt: unsupported format '.txt'" in err
     assert "missing.jpg: no such file or folder" in err
     assert "blank.png: no face found" in err
+    assert "1 skipped {'not a photo or video': 1}" in captured.out  # notes.txt: counted, not failed
     summary = predict.run([str(d)], model_file, out)
-    assert summary["images"] == 1 and summary["no_face"] == 1 and summary["failed"] == 3
+    assert summary["images"] == 1 and summary["no_face"] == 1 and summary["failed"] == 2 and summary["skipped"] == 1
+    named = predict.run([str(d / "notes.txt")], model_file, tmp_path / "out2")  # named on purpose: a failure
+    assert named["failed"] == 1 and named["exit_code"] == 1
     assert (out / "predictions.csv").exists() and json.loads((out / "predictions.json").read_text()) == []
 
 
 def test_missing_and_incompatible_model(tmp_path, capsys):
     img = tmp_path / "a.png"
     photos.save_rgb(img, np.zeros((60, 60, 3), np.uint8))
-    assert predict.main([str(img), "--model", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "o")]) == 1
+    assert predict.main([str(img), "--model", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "o")]) == 2
     assert "model file not found" in capsys.readouterr().err
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip")
-    assert predict.main([str(img), "--model", str(bad), "--out", str(tmp_path / "o")]) == 1
-    assert "cannot load model" in capsys.readouterr().err
+    assert predict.main([str(img), "--model", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "not a readable Keras model" in capsys.readouterr().err
     vec = tmp_path / "vec.keras"
     import keras
 
@@ -128,8 +131,9 @@ def test_video_frames_are_classified(model_file, tmp_path):
     summary = predict.run([str(path)], model_file, tmp_path / "out", video_every=5)
     assert summary["images"] == 3 and summary["failed"] == 0  # frames 0, 5 and 10
     assert summary["no_face"] == 3
-    video = cv2.VideoCapture(str(tmp_path / "out" / "clip_annotated.mp4"))
-    assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    video = cv2.VideoCapture(str(tmp_path / "out" / "clip_annotated.mp4"))  # every frame, at the source's rate
+    assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(5)
     video.release()
     assert not list((tmp_path / "out").glob(".*tmp*"))
     broken = tmp_path / "broken.mp4"
@@ -169,16 +173,7 @@ def test_each_detector_serves_the_cli(detector, model_file, tmp_path, capsys):
     code = predict.main([str(d), "--model", str(model_file), "--out", str(out), "--detector", detector])
     err = capsys.readouterr().err
     assert code == 1 and "broken.jpg: not an image or corrupt" in err and "blank.png: no face found" in err
-    assert list(pd.read_csv(out / "predictions.csv").columns[:8]) == [
-        "source",
-        "x",
-        "y",
-        "w",
-        "h",
-        "detector_confidence",
-        "label",
-        "confidence",
-    ]
+    assert list(pd.read_csv(out / "predictions.csv").columns[:10]) == predict.COLUMNS
     rows = json.loads((out / "predictions.json").read_text())  # procedural faces: a detector may find none
     assert {r["source"].split("/")[-1] for r in rows} <= {"group_0.jpg", "group_1.jpg"}
     assert all(r["detector_confidence"] >= (0.9 if detector == "mtcnn" else 0) for r in rows)

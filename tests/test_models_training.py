@@ -372,3 +372,24 @@ def test_commit_leaves_the_previous_epoch_current_when_writing_fails(tmp_path, m
         training.commit_epoch(tmp_path, 2, model, state, improved=False)
     assert training.read_state(tmp_path)["epoch"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LATEST", "epoch-0001"]
+
+
+def test_logged_validation_accuracy_is_the_saved_models(tiny, tmp_path):
+    """The epoch loop's validation metrics cover every validation image: they match the best model's predictions."""
+    from helpers.evaluation import predict_proba
+
+    r = training.train(_cfg(epochs=2), tiny.split("train"), tiny.split("val"), name="v", models_dir=tmp_path, verbose=0)
+    xv, yv = tiny.split("val")
+    best = r.history.iloc[r.best_epoch - 1]
+    assert best["val_accuracy"] == pytest.approx(float((predict_proba(r.model, xv).argmax(1) == yv).mean()), abs=1e-6)
+    assert len(r.history) == 2 and r.images_seen == 2 * len(tiny.split("train")[1])
+
+
+def test_class_weights_reach_the_loss(tiny, tmp_path):
+    """With class weights, the same seed gives a different first-epoch loss than without them."""
+    kw = dict(epochs=1, augment="none")
+    plain = training.train(_cfg(**kw), tiny.split("train"), tiny.split("val"), name="p", models_dir=tmp_path, verbose=0)
+    cfg = _cfg(**kw, class_weight=True)
+    weighted = training.train(cfg, tiny.split("train"), tiny.split("val"), name="w", models_dir=tmp_path, verbose=0)
+    assert np.isfinite(weighted.history["loss"].iloc[0])
+    assert weighted.history["loss"].iloc[0] != pytest.approx(plain.history["loss"].iloc[0], rel=1e-4)
