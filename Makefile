@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND := $(BACKEND)
 
 .PHONY: help setup setup-backends run-all run report lab sync test test-backend test-fast lint bench check-data gpu-wheels clean \
-	clean-outputs kernel
+	clean-outputs release-model
 
 help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -46,7 +46,7 @@ $(STAMP): $(REQUIREMENTS) requirements-core.txt requirements-dev.txt pyproject.t
 	else \
 	  $(PY) -m pip install --quiet -r $(REQUIREMENTS) -r requirements-dev.txt; \
 	fi
-	$(PY) -m pip install --quiet --no-deps -e .
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --no-deps -e .  # no setuptools notice about editable installs
 	$(PY) -m ipykernel install --sys-prefix --name fer-workbook --display-name "Python (fer-workbook)" > /dev/null
 	@touch $(STAMP)
 
@@ -76,9 +76,10 @@ sync: setup ## Sync each notebook with its py:percent twin (edit either side), k
 check-data: setup ## Print the load report of your FER-2013 download (FER2013_PATH or data/)
 	$(PY) -m helpers.check
 
-test: ## All tests on TensorFlow (real-data tests when FER2013_PATH is set, smoke notebooks), then on JAX
+test: ## Lint, then all tests on TensorFlow (real-data tests when FER2013_PATH is set, smoke notebooks), then on JAX
 	@for b in tensorflow jax; do $(MAKE) --no-print-directory setup BACKEND=$$b || exit 1; done
 	.venv/bin/ruff check helpers tests notebooks
+	.venv/bin/ruff format --check helpers tests notebooks
 	KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -q -ra
 	$(MAKE) --no-print-directory test-backend BACKEND=jax
 
@@ -94,6 +95,9 @@ test-fast: setup ## Unit tests only (no notebook runs)
 lint: setup ## ruff check + format check (the package, the tests and the notebooks' .py sides)
 	$(VENV)/bin/ruff check helpers tests notebooks
 	$(VENV)/bin/ruff format --check helpers tests notebooks
+
+release-model: setup ## Train, evaluate and ship the packaged model + docs/MODEL_CARD.md (real FER-2013; RELEASE_ARGS='--budget-minutes 60')
+	$(PY) -m helpers.release $(RELEASE_ARGS)
 
 bench: setup-backends ## Benchmarks side by side (the backends' table included), written to outputs/bench/bench.json
 	$(PY) -m helpers.bench

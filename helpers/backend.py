@@ -140,8 +140,10 @@ def _make_forward(model: keras.Model) -> Callable[[Any], np.ndarray]:
     if name() == "tensorflow":
         import tensorflow as tf
 
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return lambda x: fn(x).numpy()
+        # One trace per model: any batch size, the model's own image shape (inputs come from to_model_input).
+        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        return lambda x: fn(tf.convert_to_tensor(x, tf.float32)).numpy()
     if name() == "jax":
         import jax
 

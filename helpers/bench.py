@@ -1,11 +1,14 @@
 """Benchmarks, side by side in one run, written to outputs/bench/bench.json: ``python -m helpers.bench``.
 
-1. Training throughput: our tf.data pipeline vs the seed's ImageDataGenerator, same model and augmentation.
+1. Training throughput: our batch pipeline vs the seed's ImageDataGenerator, same model and augmentation.
 2. FER-2013 CSV parsing: ours (vectorised) vs the seed's per-row loop.
 3. Inference: single-face latency of model.predict vs a compiled call vs TFLite; batch throughput.
-4. Training time per full epoch (train split) for each model, with parameters and FLOPs.
-5. Keras backends (TensorFlow, JAX, PyTorch), each in its own environment: training images/s of one epoch per
+4. Face detectors: faces found, false detections and milliseconds per image on the same scenes.
+5. Training time per full epoch (train split) for each model, with parameters and FLOPs.
+6. Keras backends (TensorFlow, JAX, PyTorch), each in its own environment: training images/s of one epoch per
    model, and the accuracy of the same training run (same data, epochs and seed) with a paired bootstrap.
+7. Sustained training rate: consecutive budgeted runs of ``model.fit`` on ``tf.data`` against our epoch loop,
+   with and without deterministic kernels (``--sustained-runs``, ``--sustained-minutes``).
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, backend, config, faces, models, photos, pipeline, training
+from helpers import artifacts, backend, config, faces, loop, models, photos, pipeline, training
 from helpers.datasets import stratified_sample
-from helpers.evaluation import classification_metrics, median_ms, paired_bootstrap, predict_proba
+from helpers.evaluation import classification_metrics, latency_ms, median_ms, paired_bootstrap, predict_proba
 from helpers.loaders import load_csv, load_fer2013
 
 
@@ -67,21 +70,19 @@ def bench_pipeline(x: np.ndarray, y: np.ndarray, steps: int, batch: int = 64, ro
 
     onehot = keras.utils.to_categorical(y, 7)
     training.set_seed(0, deterministic=False)
-    ours = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="seed").repeat()
+    ours = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="seed")
     gen = ImageDataGenerator(
         rotation_range=30, shear_range=0.2, zoom_range=0.2, horizontal_flip=True, fill_mode="nearest"
     )
     flow = gen.flow(x[..., None].astype("float32"), onehot, batch_size=batch, seed=0)
-    ceiling = tf.data.Dataset.from_tensors(next(iter(ours))).repeat()
+    ceiling = tf.data.Dataset.from_tensors(ours[0]).repeat()
     arms = {
         name: (models.compile_model(models.baseline_cnn(), 1e-3), data)
         for name, data in (("ours", ours), ("seed", flow), ("ceiling", ceiling))
     }
     trials = interleaved_best(arms, steps, rounds)
     ips = {name: max(t) * batch for name, t in trials.items()}
-    it = iter(ours)
-    next(it)
-    ours_data = batch * steps / _elapsed(lambda: [next(it) for _ in range(steps)])
+    ours_data = batch * steps / _elapsed(lambda: [ours[i % len(ours)] for i in range(1, steps + 1)])
     seed_data = batch * steps / _elapsed(lambda: [flow[i % len(flow)] for i in range(steps)])
     return {
         "ours_images_per_s": ips["ours"],
@@ -143,10 +144,7 @@ def bench_inference(model: keras.Model, face: np.ndarray, repeats: int = 100) ->
     """Single-face latency (median ms) of three paths, and batch throughput of the compiled call."""
     x = face[None, ..., None].astype("float32")
     fwd = backend.compiled_forward(model)
-    out = {
-        "predict_ms": median_ms(lambda: model.predict(x, verbose=0), repeats),
-        "compiled_call_ms": median_ms(lambda: fwd(x), repeats),
-    }
+    out = latency_ms(model, face, repeats)  # predict_ms and compiled_ms, as notebooks 03-04 record them
     try:
         backend.require_tensorflow("LiteRT export")
         import tensorflow as tf
@@ -183,8 +181,8 @@ def bench_epochs(
     rounds: int = 2,
 ) -> dict:
     """Seconds per full training epoch (extrapolated from ``steps`` timed steps), parameters and FLOPs."""
-    backend.require_tensorflow("The epoch-time benchmark (tf.data with repeat)")
-    ds = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="seed").repeat()
+    backend.require_tensorflow("The epoch-time benchmark")
+    ds = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="seed")
     arms = {name: (models.compile_model(models.build(name), 1e-3), ds) for name in names}
     trials = interleaved_best(arms, steps, rounds)
     out = {}
@@ -197,6 +195,119 @@ def bench_epochs(
             "seconds_per_full_epoch": full_train / batch / steps_per_s,
         }
     return out
+
+
+# --------------------------------------------------------------------------- sustained training rate
+
+_SUSTAINED = (
+    "import json, sys; from helpers import bench; "
+    "print(json.dumps(bench.sustained_trial(sys.argv[1], float(sys.argv[2]), sys.argv[3])))"
+)
+#: Arms of the sustained-rate benchmark: how batches reach the compiled step, and whether kernels are deterministic.
+SUSTAINED_ARMS = ("keras_fit_tfdata", "our_loop", "our_loop_nondeterministic")
+
+
+class _StopAfter(keras.callbacks.Callback):
+    """Counts training steps and stops training after ``seconds`` of wall clock (the first step excluded)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.steps, self.t0 = seconds, 0, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.t0 is None:  # the first step traces and compiles: not part of the rate
+            self.t0 = time.perf_counter()
+            return
+        self.steps += 1
+        if time.perf_counter() - self.t0 >= self.seconds:
+            self.model.stop_training = True
+
+
+def sustained_trial(arm: str, seconds: float, path: str, batch: int = 64) -> dict:
+    """One training run of efficient_cnn 48-96-192 for ``seconds`` in this process; images/s and cores used.
+
+    ``keras_fit_tfdata``: ``model.fit`` on a ``tf.data`` pipeline (how training ran before); ``our_loop``:
+    :func:`helpers.loop.fit` on NumPy batches (how ``training.train`` runs now); both with TensorFlow's op
+    determinism, which ``our_loop_nondeterministic`` leaves off. Same data, model, recipe and no augmentation.
+    """
+    import resource
+
+    backend.require_tensorflow("The sustained training-rate benchmark")
+    import tensorflow as tf
+
+    arrays = np.load(path)
+    x, y = arrays["x"], arrays["y"]
+    backend.set_seed(0, deterministic=arm != "our_loop_nondeterministic")
+    recipe = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1, "augment": "none"}
+    cfg = training.TrainConfig(
+        model="efficient_cnn", model_kwargs={"widths": [48, 96, 192]}, batch_size=batch, **recipe
+    )
+    model = training.build_compiled(cfg, steps_per_epoch=len(x) // batch)
+    stop = _StopAfter(seconds)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0, t0 = usage.ru_utime + usage.ru_stime, time.perf_counter()
+    if arm == "keras_fit_tfdata":
+        onehot = keras.utils.to_categorical(y, 7)
+        ds = tf.data.Dataset.from_tensor_slices((x, onehot)).shuffle(len(x), seed=0).batch(batch)
+        ds = ds.map(lambda a, b: (tf.cast(a[..., None], "float32"), b), num_parallel_calls=tf.data.AUTOTUNE)
+        model.fit(ds.repeat().prefetch(tf.data.AUTOTUNE), steps_per_epoch=10**6, epochs=1, verbose=0, callbacks=[stop])
+    else:
+        batches = pipeline.make_dataset(x, y, n_classes=7, batch_size=batch, training=True, augment="none")
+        val = pipeline.make_dataset(x[:batch], y[:batch], n_classes=7, batch_size=batch)
+        loop.fit(model, batches, val, epochs=10**6, callbacks=[stop], verbose=0)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.perf_counter() - t0
+    return {
+        "arm": arm,
+        "images_per_s": stop.steps * batch / (time.perf_counter() - stop.t0 if stop.t0 else float("inf")),
+        "cores_busy": (usage.ru_utime + usage.ru_stime - cpu0) / wall,
+        "seconds": wall,
+    }
+
+
+def bench_sustained(x: np.ndarray, y: np.ndarray, runs: int = 5, minutes: float = 5.0) -> dict:
+    """``runs`` consecutive training runs of ``minutes`` per arm (:data:`SUSTAINED_ARMS`), alternating arms, each
+    in a fresh interpreter: the rate a budgeted run really gets, run after run, and what determinism costs."""
+    trials: dict[str, list[dict]] = {a: [] for a in SUSTAINED_ARMS}
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(config.ROOT)}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "train.npz"
+        np.savez(path, x=x, y=y)
+        for _ in range(runs):
+            for arm in SUSTAINED_ARMS:
+                proc = subprocess.run(
+                    [sys.executable, "-c", _SUSTAINED, arm, str(60 * minutes), str(path)],
+                    capture_output=True, text=True, env=env, cwd=config.ROOT,
+                )  # fmt: skip
+                if proc.returncode != 0:
+                    raise RuntimeError(f"sustained trial {arm} failed:\n{proc.stderr[-3000:]}")
+                trials[arm].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    rates = {a: [t["images_per_s"] for t in ts] for a, ts in trials.items()}
+    ref = float(np.median(rates["our_loop"]))
+    return {
+        "settings": {"runs": runs, "minutes": minutes, "model": "efficient_cnn 48-96-192", "batch_size": 64},
+        "trials": trials,
+        "images_per_s": rates,
+        "median_images_per_s": {a: float(np.median(r)) for a, r in rates.items()},
+        "min_over_max": {a: float(min(r) / max(r)) for a, r in rates.items()},
+        "median_ratio_to_our_loop": {a: float(np.median(r)) / ref for a, r in rates.items()},
+    }
+
+
+def format_sustained(res: dict) -> str:
+    st = res["settings"]
+    buf = io.StringIO()
+    buf.write(
+        f"\nsustained training rate: {st['runs']} consecutive {st['minutes']:g}-minute runs per arm, {st['model']}\n"
+    )
+    buf.write(f"{'arm':<28}{'images/s of each run':<44}{'median':>8}{'min/max':>9}{'vs loop':>9}\n")
+    for arm, rates in res["images_per_s"].items():
+        runs = " ".join(f"{r:.0f}" for r in rates)
+        buf.write(
+            f"{arm:<28}{runs:<44}{res['median_images_per_s'][arm]:>8.0f}{res['min_over_max'][arm]:>9.2f}"
+            f"{res['median_ratio_to_our_loop'][arm]:>8.2f}x\n"
+        )
+    return buf.getvalue()
 
 
 def _hit(found: faces.Box, true: faces.Box) -> bool:
@@ -278,8 +389,10 @@ def backend_trial(kind: str, path: str) -> dict:
             data = pipeline.make_dataset(
                 arrays["x"], arrays["y"], n_classes=7, batch_size=spec["batch"], training=True, augment=spec["augment"]
             )
-            model.fit(data, steps_per_epoch=spec["warmup_steps"], epochs=1, verbose=0)
-            rates[name] = len(arrays["x"]) / _elapsed(lambda: model.fit(data, epochs=1, verbose=0))
+            n_few = spec["batch"] * spec["warmup_steps"]
+            few = pipeline.make_dataset(arrays["x"][:n_few], arrays["y"][:n_few], n_classes=7, batch_size=spec["batch"])
+            loop.fit(model, few, few, epochs=1, verbose=0)  # warm-up: trace and compile the steps
+            rates[name] = len(arrays["x"]) / _elapsed(lambda: loop.fit(model, data, few, epochs=1, verbose=0))
         return {"backend": backend.name(), "images_per_s": rates}
     cfg = training.TrainConfig(
         model=spec["model"], epochs=spec["epochs"], batch_size=spec["batch"], augment=spec["augment"],
@@ -377,41 +490,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend-images", type=int, default=2048, help="training images of each backend's timed epoch")
     ap.add_argument("--backend-train", type=int, default=5000, help="training images of each backend's accuracy run")
     ap.add_argument("--backend-epochs", type=int, default=5, help="epochs of each backend's accuracy run")
+    ap.add_argument("--sustained-runs", type=int, default=5, help="consecutive runs per arm of the sustained rate")
+    ap.add_argument("--sustained-minutes", type=float, default=5.0, help="minutes of each sustained-rate run")
+    ap.add_argument("--only", nargs="*", help="run only these parts (pipeline csv inference detectors epochs backends "
+                    "sustained)")  # fmt: skip
     args = ap.parse_args(argv)
     backend.require_tensorflow("make bench (it compares with the seed's TensorFlow pipeline and LiteRT)")
     ds = load_fer2013()
     x, y = ds.split("train")
     print(f"data: {ds.identity()['name']} ({len(y)} training images)", flush=True)
+    parts = {
+        "pipeline": lambda: bench_pipeline(x, y, args.steps, rounds=args.rounds),
+        "csv": lambda: bench_csv(*(a[: args.csv_rows] for a in (ds.images, ds.labels, ds.splits)), rounds=args.rounds),
+        "inference": lambda: {n: bench_inference(models.build(n), x[0]) for n in ("baseline_cnn", "efficient_cnn")},
+        "detectors": lambda: bench_detectors(ds.split("test")[0], args.detector_images, seed=0),
+        "epochs": lambda: bench_epochs(x, y, ["baseline_cnn", "efficient_cnn", "dcnn"], args.steps,
+                                       full_train=len(y), rounds=max(1, args.rounds - 1)),
+        "backends": lambda: bench_backends(x, y, ds.split("val"), ds.split("test"), speed_images=args.backend_images,
+                                           train_images=args.backend_train, epochs=args.backend_epochs,
+                                           rounds=max(1, args.rounds - 1)),
+        "sustained": lambda: bench_sustained(x, y, args.sustained_runs, args.sustained_minutes),
+    }  # fmt: skip
+    unknown = set(args.only or []) - set(parts)
+    if unknown:
+        ap.error(f"unknown part(s) {sorted(unknown)}; choose from {' '.join(parts)}")
+    chosen = [p for p in parts if not args.only or p in args.only]
     res: dict = {"data": ds.identity()}
-    print("1/6 input pipeline ...", flush=True)
-    res["pipeline"] = bench_pipeline(x, y, args.steps, rounds=args.rounds)
-    print("2/6 CSV parsing ...", flush=True)
-    n = min(args.csv_rows, len(ds))
-    res["csv"] = bench_csv(ds.images[:n], ds.labels[:n], ds.splits[:n], rounds=args.rounds)
-    print("3/6 inference ...", flush=True)
-    res["inference"] = {name: bench_inference(models.build(name), x[0]) for name in ("baseline_cnn", "efficient_cnn")}
-    print("4/6 face detectors ...", flush=True)
-    res["detectors"] = bench_detectors(ds.split("test")[0], args.detector_images, seed=0)
-    print("5/6 epoch time per model ...", flush=True)
-    res["epochs"] = bench_epochs(
-        x,
-        y,
-        ["baseline_cnn", "efficient_cnn", "dcnn"],
-        args.steps,
-        full_train=int((ds.splits == "train").sum()),
-        rounds=max(1, args.rounds - 1),
-    )
-    print("6/6 Keras backends (each in its own environment) ...", flush=True)
-    res["backends"] = bench_backends(
-        x,
-        y,
-        ds.split("val"),
-        ds.split("test"),
-        speed_images=args.backend_images,
-        train_images=args.backend_train,
-        epochs=args.backend_epochs,
-        rounds=max(1, args.rounds - 1),
-    )
+    for i, name in enumerate(chosen, 1):
+        print(f"{i}/{len(chosen)} {name} ...", flush=True)
+        res[name] = parts[name]()
     path = artifacts.save_metrics("bench", res, params=vars(args), dataset=ds.identity())
     dst = config.BENCH_DIR / "bench.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -423,30 +530,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def format_table(res: dict) -> str:
-    """The headline ratios as a small text table."""
-    p, c = res["pipeline"], res["csv"]
+    """The headline ratios as a small text table (the parts that ran)."""
     buf = io.StringIO()
     buf.write(f"{'measurement':<44}{'ours':>12}{'seed':>12}{'ratio':>8}\n")
-    buf.write(
-        f"{'training images/s (baseline CNN)':<44}{p['ours_images_per_s']:>12.0f}"
-        f"{p['imagedatagenerator_images_per_s']:>12.0f}{p['speedup']:>7.1f}x\n"
-    )
-    buf.write(
-        f"{'model-only ceiling images/s (max ratio)':<44}{p['model_only_ceiling_images_per_s']:>12.0f}"
-        f"{'':>12}{p['max_possible_speedup']:>7.1f}x\n"
-    )
-    buf.write(
-        f"{'augmented batches only, images/s':<44}{p['data_only_ours_images_per_s']:>12.0f}"
-        f"{p['data_only_imagedatagenerator_images_per_s']:>12.0f}{p['data_only_speedup']:>7.1f}x\n"
-    )
-    buf.write(
-        f"{'CSV parse seconds (' + str(c['rows']) + ' rows)':<44}{c['ours_s']:>12.2f}{c['seed_loop_s']:>12.2f}"
-        f"{c['speedup']:>7.1f}x\n"
-    )
-    for name, r in res["inference"].items():
+    if "pipeline" in res:
+        p = res["pipeline"]
+        buf.write(
+            f"{'training images/s (baseline CNN)':<44}{p['ours_images_per_s']:>12.0f}"
+            f"{p['imagedatagenerator_images_per_s']:>12.0f}{p['speedup']:>7.1f}x\n"
+        )
+        buf.write(
+            f"{'model-only ceiling images/s (max ratio)':<44}{p['model_only_ceiling_images_per_s']:>12.0f}"
+            f"{'':>12}{p['max_possible_speedup']:>7.1f}x\n"
+        )
+        buf.write(
+            f"{'augmented batches only, images/s':<44}{p['data_only_ours_images_per_s']:>12.0f}"
+            f"{p['data_only_imagedatagenerator_images_per_s']:>12.0f}{p['data_only_speedup']:>7.1f}x\n"
+        )
+    if "csv" in res:
+        c = res["csv"]
+        buf.write(
+            f"{'CSV parse seconds (' + str(c['rows']) + ' rows)':<44}{c['ours_s']:>12.2f}{c['seed_loop_s']:>12.2f}"
+            f"{c['speedup']:>7.1f}x\n"
+        )
+    for name, r in res.get("inference", {}).items():
         buf.write(
             f"{name + ' single face ms: predict/compiled/tflite':<44}{r['predict_ms']:>8.2f} / "
-            f"{r['compiled_call_ms']:.2f} / {r.get('tflite_ms', float('nan')):.2f}\n"
+            f"{r['compiled_ms']:.2f} / {r.get('tflite_ms', float('nan')):.2f}\n"
         )
     for name, r in res.get("detectors", {}).items():
         g, sc, ff = r["group"], r["scattered"], r["face_free"]
@@ -454,13 +564,15 @@ def format_table(res: dict) -> str:
             f"{name + ' detector: found group/scattered, false':<44} {g['found']}/{g['faces']}  {sc['found']}/"
             f"{sc['faces']}  {ff['false_detections']} on {ff['images']} face-free  {r['ms_per_image']:.0f} ms\n"
         )
-    for name, r in res["epochs"].items():
+    for name, r in res.get("epochs", {}).items():
         buf.write(
             f"{name + ' s/full epoch, params, MFLOPs':<44}{r['seconds_per_full_epoch']:>8.0f}  "
             f"{r['params']:>10,}  {r['mflops_per_image']:.0f}\n"
         )
     if "backends" in res:
         buf.write(format_backends(res["backends"]))
+    if "sustained" in res:
+        buf.write(format_sustained(res["sustained"]))
     return buf.getvalue()
 
 

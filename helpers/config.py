@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent
 DATA_DIR = Path(os.environ.get("FER_DATA_DIR", ROOT / "data")).resolve()
-CACHE_DIR = ROOT / "data" / "cache"
+CACHE_DIR = DATA_DIR / "cache"  # decoded datasets, beside the data (FER_DATA_DIR moves both)
 NOTEBOOKS_DIR = ROOT / "notebooks"
 OUTPUTS_DIR = Path(os.environ.get("FER_OUTPUTS", ROOT / "outputs")).resolve()
 FIGURES_DIR = OUTPUTS_DIR / "figures"

@@ -75,7 +75,7 @@ def classification_metrics(
 
 
 def per_class_table(metrics: dict) -> pd.DataFrame:
-    """Per-class metrics as a table, with macro and weighted averages appended."""
+    """Per-class metrics as a table: precision, recall, F1, support, average precision and ROC AUC per class."""
     df = pd.DataFrame(metrics["per_class"]).T
     df["support"] = df["support"].astype(int)
     return df

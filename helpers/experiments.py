@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -57,8 +58,6 @@ def record(nb: str, exps: list[Experiment], ds_identity: dict, params: dict, see
 
 def load_recorded(nb: str) -> dict[str, dict]:
     """Experiments recorded by notebook ``nb`` (name -> summary, history, splits, model_file)."""
-    import json
-
     path = config.METRICS_DIR / f"{nb}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run notebook {nb[:2]} first (make run NB={nb[:2]})")

@@ -11,7 +11,7 @@ import cv2
 import keras
 import numpy as np
 
-from helpers import backend, config, faces, training
+from helpers import backend, config, faces, shipped, training
 from helpers.pipeline import to_model_input
 
 
@@ -91,24 +91,47 @@ def default_class_names(model: keras.Model) -> tuple[str, ...]:
     return tuple(f"class_{i}" for i in range(n))
 
 
+def load_shipped() -> tuple[keras.Model, shipped.Shipped]:
+    """The shipped model, verified against its SHA-256; raises :class:`ModelLoadError` with one clear line."""
+    try:
+        info = shipped.verify()
+    except shipped.ShippedModelError as e:
+        raise ModelLoadError(str(e)) from e
+    return load_classifier(info.path), info
+
+
 class EmotionPredictor:
     """Detect, crop and classify faces. Single faces go through a compiled forward call, not ``predict``.
 
-    Class names: ``class_names``, else those stored in the model file (:func:`training.read_class_names`), else
+    ``model``: a model, a ``.keras`` file, or None for the shipped model (:mod:`helpers.shipped`), whose manifest
+    also sets ``tta`` (``flip``: average each face with its mirror image; chosen on validation). Class names:
+    ``class_names``, else those stored in the model file (:func:`training.read_class_names`), else
     :func:`default_class_names`.
     """
 
     def __init__(
         self,
-        model: keras.Model | str | Path,
+        model: keras.Model | str | Path | None = None,
         class_names: tuple[str, ...] | None = None,
         margin: float = 0.15,
         detector: str | None = None,
         align: bool = False,
+        tta: str | None = None,
     ):
-        self.model = load_classifier(model) if isinstance(model, str | Path) else model
-        stored = training.read_class_names(model) if isinstance(model, str | Path) else None
+        stored: tuple[str, ...] | None = None
+        self.source = "given model"
+        if model is None:  # the shipped model, verified against its SHA-256
+            model, info = load_shipped()
+            stored, tta = info.class_names, tta or info.tta
+            self.source = f"shipped model ({info.manifest.get('source', {}).get('command', 'make release-model')})"
+        elif isinstance(model, str | Path):
+            stored, self.source = training.read_class_names(model), str(model)
+            model = load_classifier(model)
+        self.model = model
         self.class_names = tuple(class_names or stored or default_class_names(self.model))
+        if (tta or "none") not in ("none", "flip"):
+            raise ValueError(f"unknown test-time augmentation {tta!r}: choose none or flip")
+        self.tta = tta or "none"
         self.margin, self.align = margin, align
         self.detector = faces.get_detector(detector)
         self.size, self.channels = self.model.input_shape[1], self.model.input_shape[3]
@@ -118,7 +141,8 @@ class EmotionPredictor:
         """Probabilities (N, C) for gray 48x48 (or any size) face crops."""
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        p = self._forward(to_model_input(crops, self.size, self.channels))
+        views = [crops, crops[:, :, ::-1]] if self.tta == "flip" else [crops]
+        p = np.mean([self._forward(to_model_input(v, self.size, self.channels)) for v in views], axis=0)
         return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
 
     def predict_image(self, image: np.ndarray, path: Path | None = None) -> ImagePrediction:
@@ -139,9 +163,9 @@ def predict_emotion(
 ) -> list[dict]:
     """As in the seed tutorial: labels and probabilities per face found in an image or file.
 
-    ``model`` defaults to the best saved model (outputs/models/baseline_cnn.keras).
+    ``model`` defaults to the shipped model (``helpers/shipped/``, no training needed).
     """
-    predictor = EmotionPredictor(model or config.MODELS_DIR / "baseline_cnn.keras")
+    predictor = EmotionPredictor(model)
     if isinstance(image_or_path, np.ndarray):
         result = predictor.predict_image(image_or_path)
     else:

@@ -1,10 +1,11 @@
 """Predict emotions on photos, folders, videos or a webcam.
 
-    python -m helpers.predict PATH... [--model outputs/models/baseline_cnn.keras] [--out outputs/predictions]
+    python -m helpers.predict PATH... [--model MODEL.keras] [--out outputs/predictions] [--tta auto|none|flip]
                               [--detector auto|haar|mtcnn] [--align] [--video-every 10] [--smooth 5]
     python -m helpers.predict --camera 0
 
-Every face is detected (MTCNN when the mtcnn package is installed, else OpenCV's Haar cascade), cropped with
+Without ``--model`` the shipped FER-2013 model is used (``helpers/shipped/``, see docs/MODEL_CARD.md). Every face is
+detected (MTCNN when the mtcnn package is installed, else OpenCV's Haar cascade), cropped with
 a margin and classified. Writes an annotated copy of each image (boxes, label, confidence), an annotated video
 for each video at the source's frame rate (faces classified every ``--video-every`` frames, smoothed over the
 last ``--smooth`` classified frames), and ``predictions.csv`` / ``predictions.json`` with one row per face (per
@@ -326,7 +327,7 @@ class _Run:
 
 def run(
     paths: list[str],
-    model_path: Path,
+    model_path: Path | None,
     out_dir: Path,
     video_every: int = 10,
     camera: int | None = None,
@@ -334,13 +335,17 @@ def run(
     detector: str | None = None,
     align: bool = False,
     smooth: int = 5,
+    tta: str | None = None,
 ) -> dict:
-    """Process everything; returns the summary (counts of images, faces, failures and skips by reason)."""
+    """Process everything; returns the summary (counts of images, faces, failures and skips by reason).
+
+    ``model_path`` None: the shipped model. ``tta`` None: the shipped model's default (none for other models).
+    """
     from helpers.inference import EmotionPredictor, ModelLoadError
 
     try:
         prepare_out_dir(out_dir)
-        predictor = EmotionPredictor(model_path, detector=detector, align=align)
+        predictor = EmotionPredictor(model_path, detector=detector, align=align, tta=tta)
     except (OutputError, ModelLoadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return {"setup_error": str(e), "failed": 0, "exit_code": 2}
@@ -416,7 +421,13 @@ def _count(minimum: int):
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m helpers.predict", description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="*", help="image files, folders or video files")
-    ap.add_argument("--model", type=Path, default=config.MODELS_DIR / "baseline_cnn.keras", help="a saved .keras model")
+    ap.add_argument("--model", type=Path, help="a saved .keras model (default: the shipped FER-2013 model)")
+    ap.add_argument(
+        "--tta",
+        choices=["auto", "none", "flip"],
+        default="auto",
+        help="average each face with its mirror image (auto: as the shipped model's card says; none for others)",
+    )
     ap.add_argument("--out", type=Path, default=config.OUTPUTS_DIR / "predictions", help="output folder")
     ap.add_argument("--camera", type=_count(0), help="webcam index, e.g. 0")
     ap.add_argument("--camera-frames", type=_count(1), default=300, help="webcam: frames to process")
@@ -449,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         detector=args.detector,
         align=args.align,
         smooth=args.smooth,
+        tta=None if args.tta == "auto" else args.tta,
     )
     return int(result["exit_code"])
 

@@ -1,9 +1,9 @@
-"""Run profiles: one table of notebook parameters per profile, and what a notebook run really used.
+"""Run profiles: what each profile changes in the notebooks' parameters, and what a notebook run really used.
 
-A notebook's ``parameters`` cell holds the ``quick`` profile's values (a test keeps them equal), so a
-notebook opened in JupyterLab and run top to bottom does what ``make run-all`` does. Other profiles
-override some of them; papermill injects the overrides. :func:`describe` compares the values a run
-used with the table and names the profile only when they match it exactly.
+Every default lives in one place, the notebook's ``parameters`` cell: that cell is the ``quick`` profile (the
+default), so a notebook opened in JupyterLab and run top to bottom does what ``make run-all`` does. Each other
+profile lists only the parameters it changes; papermill injects them. :func:`describe` compares the values a run
+used with the profile and names the profile only when they match it exactly.
 """
 
 from __future__ import annotations
@@ -25,75 +25,33 @@ NOTEBOOKS = (
 
 DEFAULT = "quick"
 
-#: Our recipe for the 7-class models: the standard profile trains notebook 04's models with it, and
-#: ``helpers.study`` compares it with the seed recipe.
-OUR_RECIPE = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1, "augment": "light"}
-#: Builder arguments of our model (efficient_cnn) in the standard profile and the study.
-OUR_MODEL_KWARGS = {"widths": [48, 96, 192]}
 #: Widths of our compact happy-vs-sad model in the standard profile: 481,001 parameters, 0.81% of the seed's.
 OUR_BINARY_WIDTHS = [40, 80, 160]
 
-#: Parameter values per profile and notebook prefix ("*" applies to every notebook). ``quick`` is
-#: complete for the parameters that profiles vary; the others list what they change.
+#: Changes to the notebooks' defaults, per profile and notebook prefix ("*" applies to every notebook).
 PROFILES: dict[str, dict[str, dict]] = {
-    # all six on the real FER-2013 in about 15-20 minutes on a 2-core CPU (the notebooks' defaults)
-    "quick": {
-        "*": {"profile": "quick"},
-        "02": {"max_train": 8000, "max_eval": None},
-        "03": {"epochs": 10, "patience": 3, "schedule": "plateau", "budget_minutes": None, "lr": 1e-3},
-        "04": {
-            "epochs": 7,
-            "patience": 3,
-            "schedule": "plateau",
-            "budget_minutes": None,
-            "models_to_train": ["dcnn", "efficient_cnn"],
-            "latency_repeats": 30,
-            "optimizer": "adam",
-            "lr": 1e-3,
-            "weight_decay": 0.0,
-            "label_smoothing": 0.0,
-            "augment": "seed",
-            "model_kwargs": {},
-            "model_overrides": {},
-        },
-        "05": {
-            "budget_minutes": 2.0,
-            "epochs": 30,
-            "patience": 3,
-            "photo_epochs": 8,
-            "n_demo_photos": 600,
-            "compact_widths": [16, 32, 64],
-            "compact_optimizer": "adam",
-            "compact_lr": 1e-3,
-            "compact_weight_decay": 0.0,
-        },
-        "06": {"tta_modes": ["flip", "tencrop"], "n_boot": 300, "n_demo_photos": 4},
-    },
+    # the notebooks' own parameters: every training image, each model for a wall-clock budget (03: the baseline 2
+    # min; 04: DCNN 1.5 min and our efficient_cnn 4 min with our recipe; 05: 1 min per binary model); about 15
+    # minutes for all six notebooks on a 2-core CPU
+    "quick": {"*": {"profile": "quick"}},
     # a couple of minutes: a tiny subset, one epoch; used by the tests
     "smoke": {
         "*": {"profile": "smoke"},
         "02": {"max_train": 700, "max_eval": 300},
-        "03": {"epochs": 1},
-        "04": {"epochs": 1, "latency_repeats": 5},
+        "03": {"epochs": 1, "budget_minutes": None},
+        "04": {"epochs": 1, "budget_minutes": None, "model_overrides": {}, "latency_repeats": 5},
         "05": {"budget_minutes": 0.1, "epochs": 1, "photo_epochs": 1, "n_demo_photos": 120},
         "06": {"tta_modes": ["flip"], "n_boot": 50, "n_demo_photos": 2},
     },
-    # every training image, each model for a stated wall-clock budget on a 2-core CPU (about 2 h 15 min in all): the
-    # learning rate anneals to zero at the budget and the best epoch on validation is kept. 03: the seed recipe
-    # (Adam 1e-4, seed augmentation), 15 min; 04: our recipe (AdamW 2e-3 with weight decay 0.05, label smoothing
-    # 0.1, light augmentation), DCNN 15 min and our efficient_cnn (48-96-192) 60 min; 05: 15 min per binary model,
-    # our compact one (40-80-160) with AdamW and weight decay as in 04
+    # longer budgets on a 2-core CPU (about 2 h 15 min in all): 03 the seed recipe (Adam 1e-4) for 15 min; 04 the
+    # DCNN 15 min and our efficient_cnn 60 min; 05 15 min per binary model, our compact one at 40-80-160 with AdamW
     "standard": {
         "*": {"profile": "standard"},
-        "02": {"max_train": None, "max_eval": None},
-        "03": {"epochs": 500, "patience": 500, "schedule": "cosine", "budget_minutes": 15, "lr": 1e-4},
+        "03": {"epochs": 500, "patience": 500, "budget_minutes": 15, "lr": 1e-4},
         "04": {
             "epochs": 500,
             "patience": 500,
-            "schedule": "cosine",
             "budget_minutes": 15,
-            **OUR_RECIPE,
-            "model_kwargs": {"efficient_cnn": OUR_MODEL_KWARGS},
             "model_overrides": {"efficient_cnn": {"budget_minutes": 60}},
         },
         "05": {
@@ -103,19 +61,17 @@ PROFILES: dict[str, dict[str, dict]] = {
             "photo_epochs": 10,
             "n_demo_photos": 1000,
             "compact_widths": OUR_BINARY_WIDTHS,
-            "compact_optimizer": OUR_RECIPE["optimizer"],
-            "compact_lr": OUR_RECIPE["lr"],
-            "compact_weight_decay": OUR_RECIPE["weight_decay"],
+            "compact_optimizer": "adamw",
+            "compact_lr": 2e-3,
+            "compact_weight_decay": 0.05,
         },
         "06": {"n_boot": 1000},
     },
-    # every training image, up to 60 epochs with early stopping: about an hour per 7-class model on a
-    # 2-core CPU (the DCNN and the 59M-parameter binary seed model much longer), minutes on a GPU
+    # by epochs instead of minutes: up to 60 epochs with a plateau schedule and early stopping (for a GPU)
     "full": {
         "*": {"profile": "full"},
-        "02": {"max_train": None, "max_eval": None},
-        "03": {"epochs": 60, "patience": 8},
-        "04": {"epochs": 60, "patience": 8},
+        "03": {"epochs": 60, "patience": 8, "budget_minutes": None, "schedule": "plateau"},
+        "04": {"epochs": 60, "patience": 8, "budget_minutes": None, "schedule": "plateau", "model_overrides": {}},
         "05": {"budget_minutes": None, "epochs": 40, "patience": 8, "photo_epochs": 40, "n_demo_photos": 2000},
         "06": {"n_boot": 1000},
     },
@@ -123,15 +79,40 @@ PROFILES: dict[str, dict[str, dict]] = {
 
 
 def params_for(notebook: str, profile: str, extra: dict | None = None) -> dict:
-    """Values of ``notebook``'s parameters under ``profile`` (quick's values, the profile's on top), then ``extra``."""
+    """What ``profile`` changes in ``notebook``'s parameters (papermill injects it), then ``extra``."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    p: dict = {}
-    for name in dict.fromkeys((DEFAULT, profile)):
-        p.update(PROFILES[name].get("*", {}))
-        p.update(PROFILES[name].get(notebook[:2], {}))
-    p.update(extra or {})
-    return p
+    return {**PROFILES[profile].get("*", {}), **PROFILES[profile].get(notebook[:2], {}), **(extra or {})}
+
+
+def resolved(notebook: str, profile: str, extra: dict | None = None) -> dict:
+    """Every parameter of ``notebook`` under ``profile``: the notebook's defaults with the profile's changes."""
+    return {**defaults(notebook), **params_for(notebook, profile, extra)}
+
+
+#: The recipe fields that notebook 04's defaults (our recipe) set for every model it trains.
+RECIPE_FIELDS = ("optimizer", "lr", "weight_decay", "label_smoothing", "augment")
+
+
+def our_recipe() -> dict:
+    """Our recipe for the 7-class models, read from notebook 04's parameters cell (its one home)."""
+    return {k: defaults("04")[k] for k in RECIPE_FIELDS}
+
+
+def our_model_kwargs() -> dict:
+    """Builder arguments of our model (efficient_cnn), read from notebook 04's parameters cell."""
+    return defaults("04")["model_kwargs"]["efficient_cnn"]
+
+
+def training_plan(profile: str, extra: dict | None = None) -> list[tuple[str, str, float | None]]:
+    """(notebook, model, budget in minutes or None for epoch-bounded) for every model the profile trains."""
+    plan: list[tuple[str, str, float | None]] = []
+    p3, p4, p5 = (resolved(nb, profile, extra) for nb in ("03", "04", "05"))
+    plan.append(("03", "baseline_cnn", p3["budget_minutes"]))
+    for name in p4["models_to_train"]:
+        plan.append(("04", name, p4["model_overrides"].get(name, {}).get("budget_minutes", p4["budget_minutes"])))
+    plan += [("05", name, p5["budget_minutes"]) for name in ("binary_compact_cnn", "binary_seed_cnn")]
+    return plan
 
 
 def notebook_path(notebook: str) -> Path:

@@ -23,7 +23,11 @@ import time
 from pathlib import Path
 
 from helpers import config
-from helpers.profiles import NOTEBOOKS, PROFILES, params_for
+from helpers.profiles import NOTEBOOKS, PROFILES, params_for, training_plan
+
+#: Wall-clock minutes of ``make run-all`` for all six notebooks on the 2-core reference CPU, measured with
+#: nothing else running (``outputs/metrics/runner_<profile>.json`` records each run's own time).
+MEASURED_MINUTES = {"quick": 15, "standard": 135}
 
 
 def parse_params(text: str | None) -> dict:
@@ -211,6 +215,24 @@ def describe_data() -> str:
     )
 
 
+def describe_plan(profile: str, chosen: list[str], extra: dict | None = None) -> str:
+    """What the run will train, for how long, and how long the whole run is expected to take."""
+    parts = [
+        f"{model} {'by epochs' if minutes is None else f'{minutes:g} min'}"
+        for nb, model, minutes in training_plan(profile, extra)
+        if any(c.startswith(nb) for c in chosen)
+    ]
+    budgets = [
+        m for nb, _, m in training_plan(profile, extra) if m is not None and any(c.startswith(nb) for c in chosen)
+    ]
+    line = f"plan: profile {profile}, {len(chosen)} notebook(s); training {', '.join(parts) or 'nothing'}"
+    if len(chosen) == len(NOTEBOOKS) and profile in MEASURED_MINUTES and not extra:
+        line += f"; about {MEASURED_MINUTES[profile]} min in all on a 2-core CPU"
+    elif budgets:
+        line += f"; {sum(budgets):g} min of training budgets, plus data, evaluation and kernel start-up"
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.runner", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES))
@@ -229,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no notebook matches {args.only}; choose from {', '.join(NOTEBOOKS)}")
     banner = describe_data()
     print(banner, flush=True)
+    print(describe_plan(args.profile, chosen, extra), flush=True)
     timings = {}
     for nb in chosen:
         run = run_notebook if args.engine == "papermill" else run_plain

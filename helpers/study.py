@@ -25,7 +25,7 @@ import pandas as pd
 
 from helpers import artifacts, config, datasets, evaluation, experiments, profiles, training
 
-OUR_RECIPE = profiles.OUR_RECIPE
+OUR_RECIPE = profiles.our_recipe()
 #: The seed tutorial's recipe.
 SEED_RECIPE = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "label_smoothing": 0.0, "augment": "seed"}
 
@@ -34,7 +34,7 @@ ARMS: dict[str, dict] = {
     "baseline_seed_recipe": {"model": "baseline_cnn", **SEED_RECIPE},
     "baseline_our_recipe": {"model": "baseline_cnn", **OUR_RECIPE},
     "dcnn": {"model": "dcnn", **OUR_RECIPE},
-    "efficient_cnn": {"model": "efficient_cnn", "model_kwargs": profiles.OUR_MODEL_KWARGS, **OUR_RECIPE},
+    "efficient_cnn": {"model": "efficient_cnn", "model_kwargs": profiles.our_model_kwargs(), **OUR_RECIPE},
 }
 
 STUDY_DIR = config.OUTPUTS_DIR / "study"

@@ -11,7 +11,7 @@
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 dataset_path = None  # FER-2013 csv, folder or zip; None: $FER2013_PATH, then data/, then the embedded sample
 seed = 42  # seed for subsampling and augmentation examples
-max_train = 8000  # keep at most this many training images (stratified); None keeps all 28,709
+max_train = None  # keep at most this many training images (stratified); None keeps all 28,709
 max_eval = None  # keep at most this many validation and test images each; None keeps all (use for smoke runs only)
 augmentations = ["none", "seed", "light", "strong"]  # augmentation presets to illustrate
 n_examples = 6  # faces per augmentation figure
@@ -22,6 +22,8 @@ n_variants = 6  # augmented copies per face
 
 # %%
 # %matplotlib inline
+
+import pandas as pd
 
 from helpers import artifacts, audit, config, datasets, display, loaders, pipeline, plots, profiles, training
 
@@ -58,14 +60,12 @@ display.table(audit.pixel_stats(ds), "Pixel statistics (0-255)")
 # %%
 x_train, y_train = ds.split("train")
 weights = pipeline.class_weights(y_train, len(ds.class_names))
-display.table(
-    __import__("pandas").DataFrame({"class": ds.class_names, "weight": list(weights.values())}),
-    "Balanced class weights",
-)
+display.table(pd.DataFrame({"class": ds.class_names, "weight": list(weights.values())}), "Balanced class weights")
 
 # %% [markdown]
 # ## Augmentation
-# Each preset, applied on the tf.data graph. `seed` reproduces the seed tutorial's ImageDataGenerator (rotation 30 deg,
+# Each preset, applied to whole batches with `keras.ops` on every backend (outside the model, so saved models see raw
+# pixels). `seed` reproduces the seed tutorial's ImageDataGenerator (rotation 30 deg,
 # shear 0.2 deg, zoom 0.2, flip) with one resample per image.
 
 # %%

@@ -10,14 +10,14 @@
 # %% tags=["parameters"]
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, shuffling and augmentation
-epochs = 10  # maximum epochs (early stopping may end sooner)
+epochs = 100  # maximum epochs (with a budget: an upper bound that the budget ends first)
 batch_size = 64  # images per step
 lr = 1e-3  # peak learning rate; the seed tutorial used Adam at 1e-4 (run with lr=1e-4 for its exact recipe)
 optimizer = "adam"  # "adam", "adamw" or "sgd" (Nesterov momentum 0.9)
 weight_decay = 0.0  # decoupled weight decay (e.g. 5e-4 with sgd)
-schedule = "plateau"  # learning-rate schedule: plateau, cosine or constant (with a budget: cosine or linear)
-budget_minutes = None  # wall-clock minutes per model, learning rate annealed to 0 at the end; None: train by epochs
-patience = 3  # early-stopping patience (epochs without val_accuracy improvement)
+schedule = "cosine"  # learning-rate schedule: plateau, cosine or constant (with a budget: cosine or linear)
+budget_minutes = 2.0  # wall-clock minutes of training, learning rate annealed to 0 at the end; None: train by epochs
+patience = 100  # early-stopping patience (epochs without val_accuracy improvement)
 augment = "seed"  # augmentation preset: none, seed, light, strong, strong_mixup
 class_weight = False  # weight the loss by inverse class frequency
 label_smoothing = 0.0  # label smoothing of the cross-entropy

@@ -15,7 +15,7 @@
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, splits and augmentation
 photos_path = None  # folder with happy/ and sad/ photo folders; None: photos made from FER-2013 test faces
-budget_minutes = 2.0  # wall-clock training minutes for each FER model, the same for both (None: train `epochs`)
+budget_minutes = 1.0  # wall-clock training minutes for each FER model, the same for both (None: train `epochs`)
 epochs = 30  # maximum epochs of each FER model (with a budget, an upper bound the budget normally ends first)
 patience = 3  # early-stopping patience (epochs without val_auc improvement)
 schedule = "cosine"  # learning rate: "cosine" or "linear" decay to zero (over the budget, else over `epochs`)

@@ -14,6 +14,7 @@
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for bootstrap and example photos
 model_names = ["baseline_cnn", "dcnn", "efficient_cnn"]  # saved models to evaluate (those missing are skipped)
+include_shipped = True  # also evaluate the model shipped in helpers/shipped/, labelled "shipped"
 tta_modes = ["flip", "tencrop"]  # test-time augmentation modes to measure
 n_boot = 300  # bootstrap resamples for confidence intervals
 n_mistakes = 16  # most confident mistakes shown
@@ -62,7 +63,14 @@ loaded = {
     for n in model_names
     if (config.MODELS_DIR / f"{n}.keras").exists()
 }
-display.md(f"Loaded {len(loaded)} saved model(s): {', '.join(loaded)}.")
+if include_shipped:
+    loaded["shipped"], shipped_info = inference.load_shipped()
+    source = shipped_info.manifest["source"]
+    display.md(
+        f"**shipped** is the model in `helpers/shipped/`, trained on all of FER-2013 Training by `{source['command']}` "
+        f"at commit `{source['git_sha'][:12]}` (docs/MODEL_CARD.md), not by this run."
+    )
+display.md(f"Loaded {len(loaded)} model(s): {', '.join(loaded)}.")
 probs_val = {n: evaluation.predict_proba(m, x_val) for n, m in loaded.items()}
 probs_test = {n: evaluation.predict_proba(m, x_test) for n, m in loaded.items()}
 best = evaluation.best_on_validation(probs_val, y_val)

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "helpers"
 #: Lowest layer first; a module may import only modules of its own or a lower layer.
 LAYERS: list[set[str]] = [
     {"config", "backend"},  # backend: the Keras backend in use and what differs between backends
-    {"artifacts", "profiles"},
+    {"artifacts", "profiles", "shipped"},  # shipped: the packaged model file, checked against its SHA-256
     {"datasets", "quality"},
     {"synthetic"},
     {"loaders"},  # FER-2013 CSV, folders, zip and the cache

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import backend, config, evaluation, pipeline, training
+from helpers import backend, config, evaluation, pipeline, shipped, training
 from helpers.synthetic import make_synthetic_dataset
 
 from .conftest import face
@@ -125,13 +125,21 @@ PREDICT_SCRIPT = """
 """
 
 
+def real_test_faces(n: int) -> np.ndarray:
+    from helpers.loaders import load_fer2013
+
+    x, _ = load_fer2013().split("test")
+    return x[np.linspace(0, len(x) - 1, n).astype(int)]
+
+
 @from_main_suite
 @pytest.mark.parametrize("other", [b for b in config.KERAS_BACKENDS if b != HERE])
 def test_saved_models_predict_the_same_on_every_backend(trained_models, other, tmp_path):
-    """Every architecture, trained and saved here, loads under ``other`` and gives the same probabilities."""
-    images = np.stack([face(i) for i in range(8)])
+    """Every architecture, trained and saved here, and the shipped model load under ``other`` and give the same
+    probabilities (on real FER-2013 test faces when FER2013_PATH is set)."""
+    images = real_test_faces(16) if os.environ.get(config.DATASET_ENV) else np.stack([face(i) for i in range(8)])
     np.save(tmp_path / "images.npy", images)
-    paths = [str(p) for p in trained_models.values()]
+    paths = [str(p) for p in trained_models.values()] + [str(shipped.MODEL_FILE)]
     theirs = _run(other, PREDICT_SCRIPT, str(tmp_path / "images.npy"), *paths)
     for path in paths:
         mine = evaluation.predict_proba(training.load_model(path), images)

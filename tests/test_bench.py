@@ -62,3 +62,14 @@ def test_backend_bench_runs_every_installed_backend_on_the_same_data():
         assert b == "tensorflow" or -1 <= res[b]["vs_tensorflow"]["accuracy_diff"] <= 1
     table = bench.format_backends(res)
     assert all(b in table for b in ran) and all(f"BACKEND={b}" in table for b in res["missing"])
+
+
+def test_sustained_rate_runs_each_arm_in_its_own_interpreter():
+    """The fit-on-tf.data arm, our loop, and our loop without deterministic kernels each train and report a rate."""
+    ds = make_synthetic_dataset(seed=0, sizes={"train": 256, "val": 8, "test": 8})
+    res = bench.bench_sustained(*ds.split("train"), runs=1, minutes=0.05)
+    assert set(res["images_per_s"]) == set(bench.SUSTAINED_ARMS)
+    assert all(len(r) == 1 and r[0] > 0 for r in res["images_per_s"].values())
+    assert all(0 < t[0]["cores_busy"] <= 2.5 for t in res["trials"].values())
+    assert res["median_ratio_to_our_loop"]["our_loop"] == 1.0
+    assert "our_loop_nondeterministic" in bench.format_table({"sustained": res})

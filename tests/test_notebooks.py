@@ -40,12 +40,27 @@ def test_profiles_only_set_declared_parameters():
             assert set(params_for(name, profile)) <= declared, (name, profile)
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_defaults_are_the_quick_profile(name):
-    """Run top to bottom in JupyterLab, a notebook does what `make run-all` (quick) does."""
-    defaults = profiles.defaults(name)
-    for key, value in params_for(name, "quick").items():
-        assert defaults[key] == value, (name, key, defaults[key], value)
+def test_the_quick_profile_is_the_notebooks_own_parameters():
+    """One home for every default: run top to bottom in JupyterLab, a notebook does what `make run-all` does."""
+    for name in NOTEBOOKS:
+        assert params_for(name, "quick") == {"profile": "quick"}
+        assert profiles.defaults(name)["profile"] == "quick"
+
+
+def test_every_profile_changes_something_it_does_not_restate():
+    """Other profiles list only what they change: no entry repeats the notebook's default."""
+    for profile in profiles.PROFILES:
+        for name in NOTEBOOKS:
+            same = {
+                k for k, v in params_for(name, profile).items() if k != "profile" and profiles.defaults(name)[k] == v
+            }
+            assert not same, (profile, name, same)
+
+
+def test_the_quick_profile_trains_each_model_for_a_budget_of_about_fifteen_minutes():
+    plan = profiles.training_plan("quick")
+    assert all(minutes is not None for _, _, minutes in plan)
+    assert sum(minutes for _, _, minutes in plan) <= 11  # leaves room for data, evaluation and six kernels
 
 
 def test_recorded_profile_says_what_ran():
@@ -56,16 +71,17 @@ def test_recorded_profile_says_what_ran():
     assert profiles.describe("03", full, data_profile="quick")["profile"] == "custom (from full)"
     changed = profiles.describe("03", {**used, "epochs": 60})
     assert changed["profile"] == "custom (from quick)"
-    assert changed["differs"] == {"epochs": {"used": 60, "profile": 10}}
+    assert changed["differs"] == {"epochs": {"used": 60, "profile": 100}}
     namespace = {**used, "lr": 3e-4, "unrelated": 1}
     assert profiles.used("03", namespace)["params"]["lr"] == 3e-4 and "unrelated" not in profiles.used("03", namespace)
 
 
-def test_early_stopping_can_act_with_the_defaults():
+def test_early_stopping_can_act_when_training_by_epochs():
     for name in ("03", "04", "05"):
-        for profile in ("quick", "full"):
-            p = {**profiles.defaults(name), **params_for(name, profile)}
-            assert p["patience"] < p["epochs"], (name, profile)
+        for profile in profiles.PROFILES:
+            p = profiles.resolved(name, profile)
+            if p["budget_minutes"] is None and p["epochs"] > 1:
+                assert p["patience"] < p["epochs"], (name, profile)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -101,7 +117,7 @@ def test_edit_on_py_side_syncs_and_runs(tmp_path):
             "outputs": [],
             "execution_count": None,
             "id": "check",
-            "source": "assert edited_here == 7 and epochs == 10",
+            "source": "assert edited_here == 7 and epochs == 100",
         }
     ]
     (tmp_path / "run.ipynb").write_text(json.dumps(nb))

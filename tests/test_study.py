@@ -11,8 +11,8 @@ def test_epochs_for_converts_minutes_at_a_rate_into_whole_epochs():
     assert study.epochs_for(0.01, 1, 28_709) == 1  # at least one
 
 
-def test_our_recipe_is_the_standard_profiles_recipe():
-    p = profiles.params_for("04", "standard")
+def test_our_recipe_is_the_one_notebook_04_and_the_standard_profile_train_with():
+    p = profiles.resolved("04", "standard")
     assert {k: p[k] for k in study.OUR_RECIPE} == study.OUR_RECIPE
     assert p["model_kwargs"]["efficient_cnn"] == study.ARMS["efficient_cnn"]["model_kwargs"]
 
