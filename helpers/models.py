@@ -156,6 +156,41 @@ def binary_compact_cnn(
     return efficient_cnn(input_shape, n_classes, widths, dropout, name="binary_compact_cnn")
 
 
+def pretrained(
+    input_shape: tuple[int, int, int] = INPUT_48,
+    n_classes: int = N_CLASSES,
+    base: str | None = None,
+    base_sha256: str | None = None,
+    new_head: bool = True,
+    train_trunk: bool = False,
+) -> keras.Model:
+    """A saved model (``base``; None: the shipped FER-2013 model) to fine-tune on other classes.
+
+    ``new_head``: the trunk (everything before the old output layer) under a new softmax head for ``n_classes``
+    (1: a sigmoid unit); ``train_trunk`` False freezes the trunk, whose batch-norm layers then keep their statistics.
+    ``new_head`` False: the saved model as it is, every layer trainable (the second phase of fine-tuning).
+    ``base_sha256`` pins the file's content, so a changed base never passes for the same training run.
+    """
+    from pathlib import Path
+
+    from helpers import shipped
+
+    path = Path(base) if base else shipped.verify().path
+    if base_sha256 is not None and shipped.sha256_of(path) != base_sha256:
+        raise ValueError(f"{path} changed since this fine-tuning run was configured (SHA-256 differs)")
+    loaded = keras.models.load_model(path, compile=False, safe_mode=True)
+    if tuple(loaded.input_shape[1:]) != tuple(input_shape):
+        raise ValueError(f"{path} takes {loaded.input_shape[1:]} images, not {tuple(input_shape)}")
+    if not new_head:
+        for layer in loaded.layers:
+            layer.trainable = True
+        return loaded
+    trunk = keras.Model(loaded.inputs, loaded.layers[-1].input)
+    for layer in trunk.layers:
+        layer.trainable = train_trunk
+    return keras.Model(trunk.inputs, _head(trunk.output, n_classes), name="pretrained")
+
+
 #: Registry: name -> builder. Every builder takes ``input_shape`` and ``n_classes`` (1: sigmoid output).
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "baseline_cnn": baseline_cnn,
@@ -163,6 +198,7 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "efficient_cnn": efficient_cnn,
     "binary_seed_cnn": binary_seed_cnn,
     "binary_compact_cnn": binary_compact_cnn,
+    "pretrained": pretrained,
 }
 
 

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"evaluation"},
     {"inference"},
     {"experiments", "predict", "bench", "runner", "check"},
-    {"report", "study", "release"},  # study: several seeds of several recipes; release: the shipped model
+    {"report", "study", "release", "finetune"},  # study: several seeds of several recipes; release: the shipped model
 ]
 DATA_LAYER = {"datasets", "quality", "synthetic", "loaders"}
 

@@ -1,0 +1,79 @@
+"""Fine-tuning a saved emotion model on a user's own class folders: frozen trunk first, names carried to predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import faces, finetune, inference, models, photos, predict, synthetic, training
+
+
+class FaceUnlessBlank:
+    """A stand-in detector: one face in the middle of any image that is not a single flat colour."""
+
+    name = "stand-in"
+
+    def detect(self, image: np.ndarray) -> list[faces.Detection]:
+        if image.std() < 1:
+            return []
+        h, w = image.shape[:2]
+        return [faces.Detection(faces.Box(w // 8, h // 8, 3 * w // 4, 3 * h // 4), 0.99)]
+
+
+@pytest.fixture
+def user_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(faces, "get_detector", lambda name=None: FaceUnlessBlank())
+    root = tmp_path / "mine"
+    ds = synthetic.make_synthetic_dataset(seed=5, sizes={"train": 80, "val": 0, "test": 0})
+    for name, cls in (("calm", 6), ("stressed", 0)):
+        for i, face in enumerate(ds.images[ds.labels == cls][:10]):
+            photos.save_rgb(
+                root / name / f"{i}.png", np.repeat(np.kron(face, np.ones((2, 2), np.uint8))[..., None], 3, -1)
+            )
+    photos.save_rgb(root / "calm" / "blank.png", np.full((96, 96, 3), 90, np.uint8))
+    return root
+
+
+@pytest.fixture
+def small_base(tmp_path):
+    path = tmp_path / "base.keras"
+    training.save_model_atomic(models.efficient_cnn(widths=(8, 16, 32)), path)
+    return path
+
+
+def test_finetune_command_trains_on_my_classes_and_predict_names_them(user_folders, small_base, tmp_path, capsys):
+    out = tmp_path / "calm_stressed.keras"
+    done = finetune.run(user_folders, out, base=small_base, budget_minutes=0.05)
+    printed = capsys.readouterr()
+    assert f"skipped {user_folders / 'calm' / 'blank.png'}: no face found" in printed.err
+    assert "20 face(s) in 2 classes (calm 10, stressed 10); 1 skipped" in printed.out
+    assert done.class_names == ("calm", "stressed") and training.read_class_names(out) == ("calm", "stressed")
+    assert 0 <= done.test["accuracy"] <= 1 and set(done.test["per_class"]) == {"calm", "stressed"}
+    predictor = inference.EmotionPredictor(out)
+    assert predictor.class_names == ("calm", "stressed") and predictor.model.output_shape == (None, 2)
+    assert predict.main([str(user_folders / "calm" / "0.png"), "--model", str(out), "--out", str(tmp_path / "p")]) == 0
+    assert "p_calm,p_stressed" in (tmp_path / "p" / "predictions.csv").read_text().splitlines()[0]
+
+
+def test_the_head_phase_leaves_the_trunk_untouched(small_base, tmp_path):
+    ds = synthetic.make_synthetic_dataset(seed=1, sizes={"train": 64, "val": 32, "test": 0})
+    (x, y), (xv, yv) = ds.split("train"), ds.split("val")
+    y, yv = (y > 3).astype(int), (yv > 3).astype(int)
+    head, whole = finetune.finetune(
+        (x, y), (xv, yv), ("low", "high"), base=small_base, budget_minutes=0.05, models_dir=tmp_path, verbose=0
+    )
+    base = training.load_model(small_base)
+    first_conv = next(ly for ly in base.layers if ly.__class__.__name__ == "Conv2D").name
+    np.testing.assert_array_equal(
+        head.model.get_layer(first_conv).get_weights()[0], base.get_layer(first_conv).get_weights()[0]
+    )
+    assert not np.array_equal(
+        whole.model.get_layer(first_conv).get_weights()[0], base.get_layer(first_conv).get_weights()[0]
+    )
+    assert all(layer.trainable for layer in whole.model.layers)
+
+
+def test_a_changed_base_is_refused(small_base, tmp_path):
+    sha = "0" * 64
+    with pytest.raises(ValueError, match="changed since"):
+        models.pretrained(base=str(small_base), base_sha256=sha)
