@@ -136,7 +136,7 @@ processing = quality.check(ds.images, ds.labels, ds.splits, quality_sample, seed
 display.table(processing.stats, "Sharpness and contrast per split (seeded sample from every class)")
 plots.save(plots.sharpness_hist(processing.sharpness), "01_explore-sharpness", ds.synthetic)
 display.md(
-    "\n\n".join(f"**{w}**" for w in processing.warnings)
+    "\n\n".join(f"**{warning}**" for warning in processing.warnings)
     or "Training and evaluation images are processed alike: sharpness and contrast match across splits."
 )
 

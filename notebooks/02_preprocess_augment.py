@@ -91,7 +91,7 @@ artifacts.save_metrics(
     {
         "used_counts": ds.counts().to_dict(),
         "class_weights": weights,
-        "augmentations": {n: pipeline.get_augment(n).as_dict() for n in augmentations},
+        "augmentations": {name: pipeline.get_augment(name).as_dict() for name in augmentations},
     },
     params=params,
     seed=seed,

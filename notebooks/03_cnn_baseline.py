@@ -69,22 +69,24 @@ models.baseline_cnn().summary()
 # Checkpoints are written atomically after every epoch; an interrupted run resumes where it stopped.
 
 # %%
-exp = experiments.train_and_evaluate(cfg, ds, "baseline_cnn")
-plots.save(plots.learning_curves({"baseline_cnn": exp.result.history}), "03_baseline-learning-curves", ds.synthetic)
-display.table(exp.result.history, "History")
+experiment = experiments.train_and_evaluate(cfg, ds, "baseline_cnn")
+plots.save(
+    plots.learning_curves({"baseline_cnn": experiment.result.history}), "03_baseline-learning-curves", ds.synthetic
+)
+display.table(experiment.result.history, "History")
 
 # %% [markdown]
 # ## Evaluate on validation
 # Validation (PublicTest) picked the epoch; these are the numbers to develop and compare settings with.
 
 # %%
-s = exp.summary
+summary = experiment.summary
 display.md(
-    f"Best epoch **{s['best_epoch']}** of {s['epochs_run']} ({s['seconds_per_epoch']:.0f} s/epoch, "
-    f"{s['train_minutes']:.1f} training minutes, {s['images_seen']:,} images seen). Validation accuracy "
-    f"**{s['val_accuracy']:.1%}**, macro-F1 **{exp.metrics['val']['macro_f1']:.3f}**."
+    f"Best epoch **{summary['best_epoch']}** of {summary['epochs_run']} ({summary['seconds_per_epoch']:.0f} s/epoch, "
+    f"{summary['train_minutes']:.1f} training minutes, {summary['images_seen']:,} images seen). Validation accuracy "
+    f"**{summary['val_accuracy']:.1%}**, macro-F1 **{experiment.metrics['val']['macro_f1']:.3f}**."
 )
-display.table(evaluation.per_class_table(exp.metrics["val"]), "Per-class metrics on validation (PublicTest)")
+display.table(evaluation.per_class_table(experiment.metrics["val"]), "Per-class metrics on validation (PublicTest)")
 
 # %% [markdown]
 # ## Final test: PrivateTest, reported once
@@ -93,10 +95,10 @@ display.table(evaluation.per_class_table(exp.metrics["val"]), "Per-class metrics
 
 # %%
 display.md(
-    f"Test (PrivateTest) accuracy **{s['test_accuracy']:.1%}**, macro-F1 **{s['test_macro_f1']:.3f}**; full test "
-    f"set ({exp.metrics['test_full']['n']} images) accuracy {s['test_full_accuracy']:.1%}, macro-F1 "
-    f"{s['test_full_macro_f1']:.3f}."
+    f"Test (PrivateTest) accuracy **{summary['test_accuracy']:.1%}**, macro-F1 **{summary['test_macro_f1']:.3f}**; "
+    f"full test set ({experiment.metrics['test_full']['n']} images) accuracy {summary['test_full_accuracy']:.1%}, "
+    f"macro-F1 {summary['test_full_macro_f1']:.3f}."
 )
-display.table(evaluation.per_class_table(exp.metrics["test"]), "Per-class metrics on test (PrivateTest)")
+display.table(evaluation.per_class_table(experiment.metrics["test"]), "Per-class metrics on test (PrivateTest)")
 params = profiles.used("03", globals(), meta["profile"])
-print(experiments.record("03_baseline", [exp], experiments.dataset_identity(ds, meta), params, seed))
+print(experiments.record("03_baseline", [experiment], experiments.dataset_identity(ds, meta), params, seed))

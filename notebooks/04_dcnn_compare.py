@@ -53,8 +53,11 @@ baseline = experiments.load_recorded("03_baseline")
 # %%
 arch = pd.DataFrame(
     {
-        m: {"params": models.build(m).count_params(), "MFLOPs/image": models.flops_per_image(models.build(m)) / 1e6}
-        for m in ["baseline_cnn", *models_to_train]
+        name: {
+            "params": models.build(name).count_params(),
+            "MFLOPs/image": models.flops_per_image(models.build(name)) / 1e6,
+        }
+        for name in ["baseline_cnn", *models_to_train]
     }
 ).T
 display.table(arch, "Architectures")
@@ -81,9 +84,12 @@ recipe = training.TrainConfig(
 )
 exps = [
     experiments.train_and_evaluate(
-        recipe.replace(model=m, model_kwargs=model_kwargs.get(m), **model_overrides.get(m, {})), ds, m, latency_repeats
+        recipe.replace(model=name, model_kwargs=model_kwargs.get(name), **model_overrides.get(name, {})),
+        ds,
+        name,
+        latency_repeats,
     )
-    for m in models_to_train
+    for name in models_to_train
 ]
 records = {**baseline, **experiments.as_records(exps)}
 plots.save(plots.learning_curves(experiments.histories(records)), "04_compare-learning-curves", ds.synthetic)
@@ -101,7 +107,7 @@ plots.save(
     "04_compare-per-class-f1-val",
     ds.synthetic,
 )
-val_acc = {n: r["summary"]["val_accuracy"] for n, r in records.items()}
+val_acc = {name: record["summary"]["val_accuracy"] for name, record in records.items()}
 best = max(val_acc, key=val_acc.get)
 display.md(f"Selected on validation: **{best}** (validation accuracy {val_acc[best]:.1%}).")
 

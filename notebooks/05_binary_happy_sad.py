@@ -109,19 +109,21 @@ compact_recipe = dict(
 compact_cfg = training.TrainConfig(model="binary_compact_cnn", **compact_recipe, **fer_common)
 seed_cfg = training.TrainConfig(model="binary_seed_cnn", lr=seed_lr, input_size=256, channels=3, **fer_common)
 runs = {
-    n: training.train(c, hs.split("train"), hs.split("val"), name=n)
-    for n, c in {"binary_compact_cnn": compact_cfg, "binary_seed_cnn": seed_cfg}.items()
+    name: training.train(cfg, hs.split("train"), hs.split("val"), name=name, class_names=("sad", "happy"))
+    for name, cfg in {"binary_compact_cnn": compact_cfg, "binary_seed_cnn": seed_cfg}.items()
 }
 display.table(
     pd.DataFrame(
         {
-            n: {"minutes": r.train_minutes, "epochs": len(r.history), "images seen": r.images_seen}
-            for n, r in runs.items()
+            name: {"minutes": run.train_minutes, "epochs": len(run.history), "images seen": run.images_seen}
+            for name, run in runs.items()
         }
     ).T,
     "Training time and images seen",
 )
-plots.save(plots.learning_curves({n: r.history for n, r in runs.items()}), "05_binary-learning-curves", ds.synthetic)
+plots.save(
+    plots.learning_curves({name: run.history for name, run in runs.items()}), "05_binary-learning-curves", ds.synthetic
+)
 
 # %% [markdown]
 # ## Evaluate on validation
@@ -132,11 +134,11 @@ plots.save(plots.learning_curves({n: r.history for n, r in runs.items()}), "05_b
 x_val, y_val = hs.split("val")
 x_test, y_test = hs.split("test")
 scores = {
-    n: (evaluation.predict_proba(r.model, x_val)[:, 1], evaluation.predict_proba(r.model, x_test)[:, 1])
-    for n, r in runs.items()
+    name: (evaluation.predict_proba(run.model, x_val)[:, 1], evaluation.predict_proba(run.model, x_test)[:, 1])
+    for name, run in runs.items()
 }
-thresholds = {n: evaluation.choose_threshold(y_val, s[0]) for n, s in scores.items()}
-val_results = {n: evaluation.binary_metrics(y_val, s[0], thresholds[n]) for n, s in scores.items()}
+thresholds = {name: evaluation.choose_threshold(y_val, s_val) for name, (s_val, _) in scores.items()}
+val_results = {name: evaluation.binary_metrics(y_val, s_val, thresholds[name]) for name, (s_val, _) in scores.items()}
 display.table(pd.DataFrame(val_results), "FER-2013 happy vs sad, validation (PublicTest)")
 
 # %% [markdown]
@@ -145,25 +147,35 @@ display.table(pd.DataFrame(val_results), "FER-2013 happy vs sad, validation (Pub
 
 # %%
 seven = {
-    n: training.load_model(config.MODELS_DIR / f"{n}.keras")
-    for n in seven_class_models
-    if (config.MODELS_DIR / f"{n}.keras").exists()
+    name: training.load_model(config.MODELS_DIR / f"{name}.keras")
+    for name in seven_class_models
+    if (config.MODELS_DIR / f"{name}.keras").exists()
 }
-seven_scores = {n: [evaluation.two_class_scores(m, x, happy, sad) for x in (x_val, x_test)] for n, m in seven.items()}
-seven_thresholds = {n: evaluation.choose_threshold(y_val, s_val) for n, (s_val, _) in seven_scores.items()}
+seven_scores = {
+    name: [evaluation.two_class_scores(model, images, happy, sad) for images in (x_val, x_test)]
+    for name, model in seven.items()
+}
+seven_thresholds = {name: evaluation.choose_threshold(y_val, s_val) for name, (s_val, _) in seven_scores.items()}
 
 # %% [markdown]
 # ## Final test: PrivateTest, reported once
 # Test metrics at the thresholds fixed above, on FER-2013's PrivateTest happy and sad faces.
 
 # %%
-fer_results = {n: evaluation.binary_metrics(y_test, s[1], thresholds[n]) for n, s in scores.items()}
+fer_results = {
+    name: evaluation.binary_metrics(y_test, s_test, thresholds[name]) for name, (_, s_test) in scores.items()
+}
 display.table(pd.DataFrame(fer_results), "FER-2013 happy vs sad, test (PrivateTest)")
 seven_results = {
-    n: evaluation.binary_metrics(y_test, s_test, seven_thresholds[n]) for n, (_, s_test) in seven_scores.items()
+    name: evaluation.binary_metrics(y_test, s_test, seven_thresholds[name])
+    for name, (_, s_test) in seven_scores.items()
 }
 display.table(pd.DataFrame(seven_results), "7-class models on happy vs sad, test (PrivateTest)")
-plots.save(plots.binary_curves(y_test, {n: s[1] for n, s in scores.items()}), "05_binary-roc-pr", ds.synthetic)
+plots.save(
+    plots.binary_curves(y_test, {name: s_test for name, (_, s_test) in scores.items()}),
+    "05_binary-roc-pr",
+    ds.synthetic,
+)
 
 # %% [markdown]
 # ## Photos: face crop vs whole photo
@@ -180,18 +192,18 @@ else:
     photo_dir = Path(photos_path)
 photo_results = {}
 for crop in (False, True):
-    pf = photos.load_class_folders(photo_dir, classes=("sad", "happy"), face_crop=crop, detector=detector)
-    split = datasets.stratified_split(pf.labels, (0.7, 0.15, 0.15), seed)
-    xy = {s: (pf.images[split == s], pf.labels[split == s]) for s in ("train", "val", "test")}
+    folders = photos.load_class_folders(photo_dir, classes=("sad", "happy"), face_crop=crop, detector=detector)
+    split = datasets.stratified_split(folders.labels, (0.7, 0.15, 0.15), seed)
+    xy = {part: (folders.images[split == part], folders.labels[split == part]) for part in ("train", "val", "test")}
     name = f"binary_photos_{'facecrop' if crop else 'whole'}"
     photo_cfg = training.TrainConfig(model="binary_compact_cnn", epochs=photo_epochs, **compact_recipe, **common)
-    r = training.train(photo_cfg, xy["train"], xy["val"], name=name)
-    s_val, s_test = (evaluation.predict_proba(r.model, xy[k][0])[:, 1] for k in ("val", "test"))
+    run = training.train(photo_cfg, xy["train"], xy["val"], name=name, class_names=("sad", "happy"))
+    s_val, s_test = (evaluation.predict_proba(run.model, xy[part][0])[:, 1] for part in ("val", "test"))
     photo_results[name] = {
         **evaluation.binary_metrics(xy["test"][1], s_test, evaluation.choose_threshold(xy["val"][1], s_val)),
-        "photos_loaded": pf.report.loaded,
-        "photos_skipped": len(pf.report.skipped),
-        "skip_reasons": pf.report.skip_reasons(),
+        "photos_loaded": folders.report.loaded,
+        "photos_skipped": len(folders.report.skipped),
+        "skip_reasons": folders.report.skip_reasons(),
     }
 display.table(pd.DataFrame(photo_results), "Photos: whole resized photo vs detected face crop (compact model)")
 
@@ -199,11 +211,11 @@ display.table(pd.DataFrame(photo_results), "Photos: whole resized photo vs detec
 # ## Record
 
 # %%
-w, f = photo_results["binary_photos_whole"], photo_results["binary_photos_facecrop"]
+whole, crop = photo_results["binary_photos_whole"], photo_results["binary_photos_facecrop"]
 display.md(
-    f"Cropping the face first changes test accuracy from {w['accuracy']:.1%} (whole photo) to "
-    f"{f['accuracy']:.1%} (face crop); the detector found no face in {f['photos_skipped']} of "
-    f"{f['photos_loaded'] + f['photos_skipped']} photos, which the crop pipeline skips and counts."
+    f"Cropping the face first changes test accuracy from {whole['accuracy']:.1%} (whole photo) to "
+    f"{crop['accuracy']:.1%} (face crop); the detector found no face in {crop['photos_skipped']} of "
+    f"{crop['photos_loaded'] + crop['photos_skipped']} photos, which the crop pipeline skips and counts."
 )
 params = profiles.used("05", globals(), meta["profile"])
 print(
@@ -215,7 +227,7 @@ print(
             "seven_class_models_happy_sad_test": seven_results,
             "thresholds": thresholds,
             "photos": photo_results,
-            "params": {n: r.model.count_params() for n, r in runs.items()},
+            "params": {name: run.model.count_params() for name, run in runs.items()},
         },
         params=params,
         seed=seed,

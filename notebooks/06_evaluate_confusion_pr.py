@@ -59,9 +59,9 @@ ds, meta = datasets.load_prepared()
 display.banner(ds.synthetic)
 (x_val, y_val), (x_test, y_test) = ds.split("val"), ds.split("test")
 loaded = {
-    n: training.load_model(config.MODELS_DIR / f"{n}.keras")
-    for n in model_names
-    if (config.MODELS_DIR / f"{n}.keras").exists()
+    name: training.load_model(config.MODELS_DIR / f"{name}.keras")
+    for name in model_names
+    if (config.MODELS_DIR / f"{name}.keras").exists()
 }
 if include_shipped:
     loaded["shipped"], shipped_info = inference.load_shipped()
@@ -71,8 +71,8 @@ if include_shipped:
         f"at commit `{source['git_sha'][:12]}` (docs/MODEL_CARD.md), not by this run."
     )
 display.md(f"Loaded {len(loaded)} model(s): {', '.join(loaded)}.")
-probs_val = {n: evaluation.predict_proba(m, x_val) for n, m in loaded.items()}
-probs_test = {n: evaluation.predict_proba(m, x_test) for n, m in loaded.items()}
+probs_val = {name: evaluation.predict_proba(model, x_val) for name, model in loaded.items()}
+probs_test = {name: evaluation.predict_proba(model, x_test) for name, model in loaded.items()}
 best = evaluation.best_on_validation(probs_val, y_val)
 display.md(f"Best on validation: **{best}**.")
 
@@ -122,12 +122,15 @@ plots.save(
 # Title: true -> predicted (confidence).
 
 # %%
-idx = evaluation.most_confident_mistakes(y_test, probs_test[best], n_mistakes)
+mistakes = evaluation.most_confident_mistakes(y_test, probs_test[best], n_mistakes)
 pred = probs_test[best].argmax(1)
 plots.save(
     plots.image_grid(
-        x_test[idx],
-        [f"{ds.class_names[y_test[i]]}->{ds.class_names[pred[i]]} ({probs_test[best][i, pred[i]]:.2f})" for i in idx],
+        x_test[mistakes],
+        [
+            f"{ds.class_names[y_test[index]]}->{ds.class_names[pred[index]]} ({confidence:.2f})"
+            for index, confidence in zip(mistakes, probs_test[best][mistakes, pred[mistakes]])
+        ],
     ),
     "06_evaluate-confident-mistakes",
     ds.synthetic,
@@ -142,7 +145,7 @@ tta = {"none": m_best["accuracy"]}
 for mode in tta_modes:
     tta[mode] = float((evaluation.predict_tta(loaded[best], x_test, mode).argmax(1) == y_test).mean())
 display.table(
-    pd.DataFrame({"test_accuracy": tta, "gain_points": {k: 100 * (v - tta["none"]) for k, v in tta.items()}}),
+    pd.DataFrame({"test_accuracy": tta, "gain_points": {mode: 100 * (acc - tta["none"]) for mode, acc in tta.items()}}),
     f"TTA, {best}",
 )
 
@@ -175,12 +178,14 @@ display.md(f"Temperature {temperature:.2f}: ECE {ece['raw']:.3f} -> {ece['temper
 # gradient of the predicted class's logit (before softmax).
 
 # %%
-pick = np.concatenate([np.flatnonzero(y_test == c)[:2] for c in range(len(ds.class_names))])
+pick = np.concatenate([np.flatnonzero(y_test == label)[:2] for label in range(len(ds.class_names))])
 cams = evaluation.grad_cam(loaded[best], x_test[pick])
 fmap = evaluation.feature_layer(loaded[best])
 display.md(f"Feature map used: `{fmap.name}` ({fmap.__class__.__name__}), {fmap.output.shape[1:3]} px.")
 plots.save(
-    plots.cam_overlay(x_test[pick], cams, [f"{ds.class_names[y_test[i]]}->{ds.class_names[pred[i]]}" for i in pick]),
+    plots.cam_overlay(
+        x_test[pick], cams, [f"{ds.class_names[y_test[index]]}->{ds.class_names[pred[index]]}" for index in pick]
+    ),
     "06_evaluate-gradcam",
     ds.synthetic,
 )
@@ -206,13 +211,13 @@ display.md(f"The largest drop: **{worst}**, {-100 * robust.loc[worst, 'accuracy_
 
 # %%
 members = evaluation.select_ensemble(probs_val, y_val)
-rows = {n: evaluation.ci_row(y_test, p, n_boot, seed) for n, p in probs_test.items()}
+rows = {name: evaluation.ci_row(y_test, probs, n_boot, seed) for name, probs in probs_test.items()}
 if len(loaded) > 1:
     rows["ensemble (all)"] = evaluation.ci_row(
         y_test, evaluation.ensemble_proba(list(probs_test.values())), n_boot, seed
     )
     rows["ensemble (chosen on validation)"] = evaluation.ci_row(
-        y_test, evaluation.ensemble_proba([probs_test[n] for n in members]), n_boot, seed
+        y_test, evaluation.ensemble_proba([probs_test[name] for name in members]), n_boot, seed
     )
 ci_table = pd.DataFrame(rows).T
 display.md(f"Members chosen on validation: {', '.join(members)}.")
@@ -224,7 +229,8 @@ display.table(ci_table, "Test (PrivateTest) with 95% bootstrap intervals")
 # 95% interval of that difference, and the share of resamples in which the model does not beat the baseline.
 
 # %%
-paired = evaluation.paired_table(y_test, {n: p.argmax(1) for n, p in probs_test.items()}, "baseline_cnn", n_boot, seed)
+predictions = {name: probs.argmax(1) for name, probs in probs_test.items()}
+paired = evaluation.paired_table(y_test, predictions, "baseline_cnn", n_boot, seed)
 display.table(paired, "Against baseline_cnn, test (PrivateTest)")
 
 # %% [markdown]
@@ -234,17 +240,18 @@ display.table(paired, "Against baseline_cnn, test (PrivateTest)")
 # %%
 demo_dir = Path(tempfile.mkdtemp())
 rng = np.random.default_rng(seed)
-for k in range(n_demo_photos):
-    photos.save_rgb(demo_dir / f"group_{k}.jpg", photos.tile_faces(list(x_test[rng.choice(len(x_test), 3)]), rng))
+for number in range(n_demo_photos):
+    photos.save_rgb(demo_dir / f"group_{number}.jpg", photos.tile_faces(list(x_test[rng.choice(len(x_test), 3)]), rng))
 predictor = inference.EmotionPredictor(loaded[best], ds.class_names, detector=detector)
-results = [predictor.predict_path(p) for p in sorted(demo_dir.glob("*.jpg"))]
-for r in results[:2]:
+results = [predictor.predict_path(path) for path in sorted(demo_dir.glob("*.jpg"))]
+for result in results[:2]:
     plots.save(
-        plots.photo(inference.annotate(r.image, r.faces), f"{len(r.faces)} face(s)"),
-        f"06_evaluate-predict-{r.path.stem}",
+        plots.photo(inference.annotate(result.image, result.faces), f"{len(result.faces)} face(s)"),
+        f"06_evaluate-predict-{result.path.stem}",
         ds.synthetic,
     )
-display.table(pd.DataFrame([f.as_row(r.path.name) for r in results for f in r.faces]), "Faces found and classified")
+face_rows = [face.as_row(result.path.name) for result in results for face in result.faces]
+display.table(pd.DataFrame(face_rows), "Faces found and classified")
 
 # %% [markdown]
 # ## Record
@@ -267,7 +274,8 @@ print(
             "test_images_seen_elsewhere": int(leaked.sum()),
             "with_and_without_seen_images": leak_table.to_dict("index"),
             "per_model_test": {
-                n: evaluation.classification_metrics(y_test, p, ds.class_names) for n, p in probs_test.items()
+                name: evaluation.classification_metrics(y_test, probs, ds.class_names)
+                for name, probs in probs_test.items()
             },
         },
         params=params,

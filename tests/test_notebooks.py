@@ -204,6 +204,7 @@ def _check_outputs(out: Path, synthetic: bool) -> None:
     ev = json.loads((out / "metrics" / "06_evaluate.json").read_text())["metrics"]
     assert sum(map(sum, ev["test"]["confusion_matrix"])) == splits["test"]["n"]
     assert 0 <= ev["ece"]["raw"] <= 1 and ev["temperature"] > 0
+    assert "shipped" in ev["per_model_test"]  # the packaged model is evaluated beside the run's own
     binary = json.loads((out / "metrics" / "05_binary.json").read_text())["metrics"]
     for res in binary["fer_happy_sad_test"].values():
         assert 0 <= res["accuracy"] <= 1 and 0 <= res["roc_auc"] <= 1
