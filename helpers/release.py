@@ -222,7 +222,7 @@ Per class on PrivateTest, without test-time augmentation:
   {cal["test_ece_after_temperature"]:.3f} after temperature scaling fitted on PublicTest (T = {cal["temperature"]:.2f}).
 - **Never-seen faces**: {unseen["seen_in_train_or_val"]} PrivateTest images have an exact pixel copy in Training or
   PublicTest; without them the accuracy is {_pct(unseen["none"]["accuracy_without"])}
-  ({_pct(unseen["flip"]["accuracy_without"])} with flip averaging) on {unseen["none"]["n_without"]:,} faces.
+  ({_pct(unseen["flip"]["accuracy_without"])} with flip averaging) on {int(unseen["none"]["n_without"]):,} faces.
 
 ## Robustness (PrivateTest, accuracy under each change, points against unchanged faces)
 
