@@ -43,8 +43,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(model_file: Path = MODEL_FILE, manifest_file: Path = MANIFEST_FILE) -> Shipped:
-    """The shipped model, after checking its bytes against the SHA-256 in its manifest."""
+def verify(model_file: Path | None = None, manifest_file: Path | None = None) -> Shipped:
+    """The shipped model (default :data:`MODEL_FILE`), after checking its bytes against its manifest's SHA-256."""
+    model_file, manifest_file = model_file or MODEL_FILE, manifest_file or MANIFEST_FILE
     if not model_file.is_file():
         raise ShippedModelError(f"the shipped model {model_file} is missing; rebuild it with {REBUILD}")
     try:

@@ -109,7 +109,8 @@ def test_multi_face_photos_real(detector, real_path, model_file, tmp_path):
     out = tmp_path / "out"
     summary = predict.run([str(d)], model_file, out, detector=detector)
     assert expected >= 6  # the detector finds faces in these photos
-    assert summary["images"] == 7 and summary["faces"] == expected and summary["failed"] == 3
+    assert summary["images"] == 7 and summary["faces"] == expected and summary["failed"] == 2  # broken, empty
+    assert summary["skipped_reasons"] == {"not a photo or video": 1}  # notes.txt
     df = pd.read_csv(out / "predictions.csv")
     from helpers.config import CLASS_NAMES
 
