@@ -154,6 +154,20 @@ def test_unusable_out_is_refused_before_any_work(model_file, tmp_path, capsys, m
     assert "cannot be written to" in capsys.readouterr().err
 
 
+def test_an_unwritable_out_is_refused_before_a_video_is_read(model_file, tmp_path, capsys, monkeypatch):
+    """As root no folder is read-only, so the refusal is simulated where the check writes its probe file."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(predict.tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(predict, "_open_video", lambda path: pytest.fail("the video was opened"))
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0" * 100)
+    assert predict.main([str(clip), "--model", str(model_file), "--out", str(tmp_path / "ro")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'ro'} cannot be written to: Permission denied"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_out_is_refused_before_any_work(model_file, tmp_path, capsys):
     ro = tmp_path / "ro"
