@@ -81,14 +81,18 @@ def _walk(folder: Path, out_dir: Path | None, inputs: Inputs) -> list[Path]:
     """Photos and videos under ``folder``, sorted; links to folders are not followed (no loops)."""
     found = []
     for root, dirs, files in os.walk(folder):
-        here = Path(root)
+        here, keep = Path(root), []
         for d in sorted(dirs):
             sub = here / d
-            if d.startswith(".") or sub.is_symlink() or sub.resolve() == out_dir:
-                reason = "hidden folder" if d.startswith(".") else "link to a folder (not followed)"
-                inputs.skipped.append((str(sub), "the output folder" if sub.resolve() == out_dir else reason))
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
-        dirs[:] = [d for d in dirs if (here / d).resolve() != out_dir]
+            if sub.resolve() == out_dir:
+                inputs.skipped.append((str(sub), "the output folder"))
+            elif d.startswith("."):
+                inputs.skipped.append((str(sub), "hidden folder"))
+            elif sub.is_symlink():
+                inputs.skipped.append((str(sub), "link to a folder (not followed)"))
+            else:
+                keep.append(d)
+        dirs[:] = keep
         for name in sorted(files):
             entry = here / name
             reason = _skip_reason(entry, out_dir)
@@ -260,11 +264,7 @@ class _Run:
         image = faces.read_photo(path)
         preds = self.classify(image)
         self._count(preds, str(path), report=True)
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(annotate(image, preds), cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise faces.ImageReadError("annotated image could not be encoded")
-        target = self.out_dir / output
-        atomic_write_bytes(target, buf.tobytes())
+        self._save_jpg(annotate(image, preds), str(output))
         self.writer.add(self.rows(preds, str(path), str(output), None))
 
     def video(self, path: Path, output: PurePosixPath, every: int, smooth: int) -> None:
@@ -310,11 +310,17 @@ class _Run:
                 preds = self.classify(rgb, smoother)
                 self._count(preds, f"camera {index}", report=False)
                 name = f"camera{index}_frame{i:06d}_annotated.jpg"
-                ok, buf = cv2.imencode(".jpg", cv2.cvtColor(annotate(rgb, preds), cv2.COLOR_RGB2BGR))
-                atomic_write_bytes(self.out_dir / name, buf.tobytes())
+                self._save_jpg(annotate(rgb, preds), name)
                 self.writer.add(self.rows(preds, f"camera {index}", name, i))
         finally:
             cap.release()
+
+    def _save_jpg(self, rgb, name: str) -> None:
+        """An annotated RGB image as ``<out_dir>/<name>``, written atomically."""
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise faces.ImageReadError("annotated image could not be encoded")
+        atomic_write_bytes(self.out_dir / name, buf.tobytes())
 
     def _count(self, preds: list, name: str, report: bool) -> None:
         self.summary["images"] += 1
