@@ -12,6 +12,7 @@ VENV ?= $(if $(filter tensorflow,$(BACKEND)),.venv,.venv-$(BACKEND))
 REQUIREMENTS := $(if $(filter tensorflow,$(BACKEND)),requirements.txt,requirements-$(BACKEND).txt)
 PY := $(VENV)/bin/python
 PROFILE ?= quick
+DATASET ?= fer2013
 GPU ?= 0
 NB ?=
 PARAMS ?=
@@ -30,6 +31,7 @@ export KERAS_BACKEND := $(BACKEND)
 help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo; echo "  Variables: PROFILE=smoke|quick|standard|full (default quick)  NB=03  PARAMS='epochs=5 seed=1'"
+	@echo "             DATASET=fer2013|ferplus (default fer2013; FER+ outputs go to outputs/ferplus/)"
 	@echo "             BACKEND=tensorflow|jax|torch (default: KERAS_BACKEND, else tensorflow)  GPU=1  LAB_ARGS='--port 8899'"
 
 $(STAMP): $(REQUIREMENTS) requirements-core.txt requirements-dev.txt pyproject.toml
@@ -55,13 +57,13 @@ setup: $(STAMP) ## Create the environment with the pinned packages (BACKEND=jax|
 setup-backends: ## Create the environments of all three backends (for make bench and the cross-backend tests)
 	@for b in tensorflow jax torch; do $(MAKE) --no-print-directory setup BACKEND=$$b || exit 1; done
 
-run-all: setup ## Run all six notebooks with papermill (PROFILE=smoke|quick|standard|full), then build the report
-	$(PY) -m helpers.runner --profile $(PROFILE) $(if $(PARAMS),--params "$(PARAMS)")
-	$(PY) -m helpers.report
+run-all: setup ## Run all six notebooks with papermill (PROFILE=smoke|quick|standard|full, DATASET=ferplus), then the report
+	$(PY) -m helpers.runner --profile $(PROFILE) --dataset $(DATASET) $(if $(PARAMS),--params "$(PARAMS)")
+	$(if $(filter ferplus,$(DATASET)),FER_OUTPUTS=$${FER_OUTPUTS:-$(CURDIR)/outputs/ferplus}) $(PY) -m helpers.report
 
 run: setup ## Run one notebook: make run NB=03 [PROFILE=...] [PARAMS='epochs=5 seed=1']
 	@test -n "$(NB)" || { echo "usage: make run NB=03 [PROFILE=quick] [PARAMS='key=value ...']"; exit 2; }
-	$(PY) -m helpers.runner --profile $(PROFILE) --only $(NB) $(if $(PARAMS),--params "$(PARAMS)")
+	$(PY) -m helpers.runner --profile $(PROFILE) --dataset $(DATASET) --only $(NB) $(if $(PARAMS),--params "$(PARAMS)")
 
 report: setup ## Render executed notebooks to HTML with an index page (outputs/report/index.html)
 	$(PY) -m helpers.report
@@ -73,8 +75,8 @@ sync: setup ## Sync each notebook with its py:percent twin (edit either side), k
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=ERROR notebooks/*.ipynb
 
-check-data: setup ## Print the load report of your FER-2013 download (FER2013_PATH or data/)
-	$(PY) -m helpers.check
+check-data: setup ## Print the load report of your download (FER2013_PATH or data/; DATASET=ferplus: FERPLUS_PATH)
+	$(PY) -m helpers.check $(if $(filter ferplus,$(DATASET)),--ferplus)
 
 test: ## Lint, then all tests on TensorFlow (real-data tests when FER2013_PATH is set, smoke notebooks), then on JAX
 	@for b in tensorflow jax; do $(MAKE) --no-print-directory setup BACKEND=$$b || exit 1; done

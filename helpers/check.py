@@ -1,11 +1,11 @@
-"""Check a FER-2013 download: ``python -m helpers.check [PATH]`` prints its load report and processing check."""
+"""Check a download: ``python -m helpers.check [PATH] [--ferplus]`` prints its load report and processing check."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from helpers import config, quality
+from helpers import config, ferplus, quality
 from helpers.datasets import DatasetError, format_report
 from helpers.loaders import load_fer2013
 
@@ -13,16 +13,24 @@ from helpers.loaders import load_fer2013
 def main(argv: list[str] | None = None) -> int:
     """``python -m helpers.check [PATH]``."""
     chk = argparse.ArgumentParser(
-        prog="python -m helpers.check", description="Load a FER-2013 download and print its load report."
+        prog="python -m helpers.check", description="Load a FER-2013 or FER+ download and print its load report."
     )
     chk.add_argument("path", nargs="?", help=f"csv, folder or zip (default: ${config.DATASET_ENV}, then data/)")
+    chk.add_argument("--ferplus", action="store_true", help=f"FER+ (default: ${config.FERPLUS_ENV}, data/ferplus)")
+    chk.add_argument("--label-mode", default="majority", choices=ferplus.LABEL_MODES, help="FER+ training-label rule")
+    chk.add_argument("--label-source", default="auto", choices=ferplus.LABEL_SOURCES, help="FER+ votes file")
     chk.add_argument("--no-cache", action="store_true", help="ignore and do not write data/cache/")
     chk.add_argument("--all-skipped", action="store_true", help="list every skipped item")
     chk.add_argument("--sample", type=int, default=2000, help="images per split for the sharpness/contrast check")
     chk.add_argument("--seed", type=int, default=0, help="seed of that sample")
     args = chk.parse_args(argv)
     try:
-        ds = load_fer2013(args.path, use_cache=not args.no_cache)
+        if args.ferplus:
+            ds = ferplus.load_ferplus(
+                args.path, label_mode=args.label_mode, label_source=args.label_source, use_cache=not args.no_cache
+            )
+        else:
+            ds = load_fer2013(args.path, use_cache=not args.no_cache)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,6 +22,16 @@ PREPARED_DIR = OUTPUTS_DIR / "prepared"
 #: Environment variable naming a FER-2013 download (CSV, image folders, or the zip).
 DATASET_ENV = "FER2013_PATH"
 
+#: Environment variable naming a FER+ download (FER+'s split folders, or fer2013.csv with fer2013new.csv).
+FERPLUS_ENV = "FERPLUS_PATH"
+
+#: The datasets the workbook runs on (``make run-all DATASET=...``, notebook 02's ``dataset``).
+DATASETS: tuple[str, ...] = ("fer2013", "ferplus")
+
+#: FER+'s eight emotions in its label order (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt),
+#: named with FER-2013's words where the emotion is the same.
+FERPLUS_CLASS_NAMES: tuple[str, ...] = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt")
+
 #: Environment variable naming a file where training writes a one-line progress report (set by the runner).
 PROGRESS_ENV = "FER_PROGRESS_FILE"
 
@@ -53,6 +63,24 @@ KAGGLE_HINT = (
     f"{DATA_DIR}/fer2013.csv, {DATA_DIR}/fer2013/ (holding train/ and test/), or {DATA_DIR}/fer2013.zip, "
     f"or point the environment variable {DATASET_ENV} at it."
 )
+
+
+FERPLUS_HINT = (
+    "FER+ is FER-2013 relabelled by 10 taggers per face (github.com/microsoft/FERPlus). Either run FER+'s "
+    "generate_training_data.py, which writes FER2013Train/, FER2013Valid/ and FER2013Test/ (PNGs + label.csv each), "
+    "or put fer2013new.csv beside the original fer2013.csv. Put either at "
+    f"{DATA_DIR}/ferplus/ or point the environment variable {FERPLUS_ENV} at it."
+)
+
+
+def use_outputs(path: str | Path) -> None:
+    """Point every output folder at ``path`` (this process, and the notebook kernels it starts, via FER_OUTPUTS)."""
+    global OUTPUTS_DIR, FIGURES_DIR, METRICS_DIR, MODELS_DIR, EXECUTED_DIR, REPORT_DIR, BENCH_DIR, PREPARED_DIR
+    OUTPUTS_DIR = Path(path).resolve()
+    os.environ["FER_OUTPUTS"] = str(OUTPUTS_DIR)
+    FIGURES_DIR, METRICS_DIR, MODELS_DIR = OUTPUTS_DIR / "figures", OUTPUTS_DIR / "metrics", OUTPUTS_DIR / "models"
+    EXECUTED_DIR, REPORT_DIR, BENCH_DIR = OUTPUTS_DIR / "notebooks", OUTPUTS_DIR / "report", OUTPUTS_DIR / "bench"
+    PREPARED_DIR = OUTPUTS_DIR / "prepared"
 
 
 def ensure_dirs() -> None:

@@ -81,6 +81,9 @@ class FerDataset:
     class_names: tuple[str, ...] = config.CLASS_NAMES
     synthetic: bool = False
     fingerprint: str = ""
+    name: str = "FER-2013"
+    votes: np.ndarray | None = None  # FER+: the 10 taggers' votes per face (N x 10; helpers.ferplus.VOTE_COLUMNS)
+    targets: np.ndarray | None = None  # soft training targets (N x classes, rows sum to 1); None: one-hot labels
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -89,6 +92,11 @@ class FerDataset:
         """Images and labels of one split ('train', 'val' or 'test')."""
         m = self.splits == name
         return self.images[m], self.labels[m]
+
+    def training_targets(self, name: str) -> np.ndarray:
+        """What training fits on ``name``: the soft targets where the dataset has them, else the labels."""
+        m = self.splits == name
+        return self.labels[m] if self.targets is None else self.targets[m]
 
     def subset(self, mask: np.ndarray) -> FerDataset:
         """A dataset holding only the rows where ``mask`` is true (same report)."""
@@ -101,6 +109,9 @@ class FerDataset:
             self.class_names,
             self.synthetic,
             self.fingerprint,
+            self.name,
+            None if self.votes is None else self.votes[mask],
+            None if self.targets is None else self.targets[mask],
         )
 
     def counts(self) -> pd.DataFrame:
@@ -117,7 +128,8 @@ class FerDataset:
     def identity(self) -> dict:
         """What the data is, for metrics files: name, layout, path, fingerprint and counts."""
         return {
-            "name": config.SYNTHETIC_LABEL if self.synthetic else "FER-2013",
+            "name": config.SYNTHETIC_LABEL if self.synthetic else self.name,
+            "class_names": list(self.class_names),
             "synthetic": self.synthetic,
             "layout": self.report.layout,
             "source": self.report.source,
@@ -127,9 +139,14 @@ class FerDataset:
         }
 
 
+_ARRAYS = ("images", "labels", "splits", "sources", "votes", "targets")
+_FIELDS = ("report", "class_names", "name")
+
+
 def write_npz(path: Path, ds: FerDataset, **extra: str) -> Path:
     """Write a dataset (and ``extra`` string fields) as one .npz, atomically; no pickles."""
     buf = io.BytesIO()
+    optional = {k: v for k, v in (("votes", ds.votes), ("targets", ds.targets)) if v is not None}
     np.savez(
         buf,
         images=ds.images,
@@ -137,6 +154,9 @@ def write_npz(path: Path, ds: FerDataset, **extra: str) -> Path:
         splits=ds.splits.astype(str),
         sources=ds.sources.astype(str),
         report=json.dumps(ds.report.to_dict()),
+        class_names=json.dumps(list(ds.class_names)),
+        name=ds.name,
+        **optional,
         **extra,
     )
     return atomic_write_bytes(path, buf.getvalue())
@@ -146,8 +166,13 @@ def read_npz(path: Path, **kwargs) -> tuple[FerDataset, dict[str, str]]:
     """Read what :func:`write_npz` wrote: the dataset and its extra string fields."""
     with np.load(path, allow_pickle=False) as z:
         report = LoadReport.from_dict(json.loads(str(z["report"])))
-        ds = FerDataset(z["images"], z["labels"], z["splits"], z["sources"].astype(object), report, **kwargs)
-        extra = {k: str(z[k]) for k in z.files if k not in ("images", "labels", "splits", "sources", "report")}
+        if "class_names" in z.files:
+            kwargs = {"class_names": tuple(json.loads(str(z["class_names"]))), "name": str(z["name"]), **kwargs}
+        optional = {k: z[k] for k in ("votes", "targets") if k in z.files}
+        ds = FerDataset(
+            z["images"], z["labels"], z["splits"], z["sources"].astype(object), report, **optional, **kwargs
+        )
+        extra = {k: str(z[k]) for k in z.files if k not in _ARRAYS + _FIELDS}
     return ds, extra
 
 

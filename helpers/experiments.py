@@ -22,8 +22,15 @@ class Experiment:
 def train_and_evaluate(
     cfg: training.TrainConfig, ds: FerDataset, name: str, latency_repeats: int = 30, verbose: int = 2
 ) -> Experiment:
-    """Train on train, select on val (PublicTest), then report val, test (PrivateTest) and the full test set."""
-    result = training.train(cfg, ds.split("train"), ds.split("val"), name=name, verbose=verbose)
+    """Train on train, select on val (PublicTest), then report val, test (PrivateTest) and the full test set.
+
+    A multi-class model gets one output per class of ``ds``, trains on its soft targets where it has them (FER+ in
+    probability mode), and stores the class names in its file.
+    """
+    cfg = for_dataset(cfg, ds)
+    x_train = ds.split("train")[0]
+    result = training.train(cfg, (x_train, ds.training_targets("train")), ds.split("val"), name=name,
+                            verbose=verbose, class_names=ds.class_names if cfg.n_classes > 1 else None)  # fmt: skip
     metrics = evaluation.evaluate_model(result.model, evaluation.official_splits(ds), ds.class_names)
     lat = evaluation.latency_ms(result.model, ds.images[0], repeats=latency_repeats)
     summary = {
@@ -46,6 +53,26 @@ def train_and_evaluate(
         "latency_compiled_ms": lat["compiled_ms"],
     }
     return Experiment(name, result, metrics, summary)
+
+
+def for_dataset(cfg: training.TrainConfig, ds: FerDataset) -> training.TrainConfig:
+    """``cfg`` with one output per class of ``ds`` (a binary model, one output, is left as it is)."""
+    return cfg if cfg.n_classes in (1, len(ds.class_names)) else cfg.replace(n_classes=len(ds.class_names))
+
+
+def load_saved(names: list[str], class_names: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
+    """Saved models ``outputs/models/<name>.keras`` that predict ``class_names``: ({name: model}, {name: why not})."""
+    loaded, skipped = {}, {}
+    for name in names:
+        path = config.MODELS_DIR / f"{name}.keras"
+        stored = training.read_class_names(path) if path.exists() else None
+        if not path.exists():
+            skipped[name] = f"{path} not found"
+        elif stored is not None and tuple(stored) != tuple(class_names):
+            skipped[name] = f"it predicts {', '.join(stored)}, not this data's classes"
+        else:
+            loaded[name] = training.load_model(path)
+    return loaded, skipped
 
 
 def record(nb: str, exps: list[Experiment], ds_identity: dict, params: dict, seed: int) -> str:

@@ -82,12 +82,13 @@ def load_classifier(path: str | Path) -> keras.Model:
 
 
 def default_class_names(model: keras.Model) -> tuple[str, ...]:
-    """Names for a model saved without them: FER-2013's seven, or (negative, positive) for one sigmoid output."""
+    """Names for a model saved without them: FER-2013's seven, FER+'s eight, or (negative, positive) for one sigmoid."""
     n = model.output_shape[-1]
     if n == 1:
         return ("negative", "positive")
-    if n == len(config.CLASS_NAMES):
-        return config.CLASS_NAMES
+    for names in (config.CLASS_NAMES, config.FERPLUS_CLASS_NAMES):
+        if n == len(names):
+            return names
     return tuple(f"class_{i}" for i in range(n))
 
 

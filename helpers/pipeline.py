@@ -152,7 +152,9 @@ def to_model_input(images: Any, size: int, channels: int) -> Any:
 
 
 def encode_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """One-hot for multi-class; float column for binary (n_classes == 1)."""
+    """One-hot for multi-class; float column for binary (n_classes == 1); soft targets (N x classes) as they are."""
+    if labels.ndim == 2:
+        return labels.astype("float32")
     if n_classes == 1:
         return labels.astype("float32").reshape(-1, 1)
     return keras.utils.to_categorical(labels, n_classes).astype("float32")
@@ -243,7 +245,9 @@ def make_dataset(
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
-    """'Balanced' class weights, n_samples / (n_classes * count), for the imbalance."""
+    """'Balanced' class weights, n_samples / (n_classes * count), for the imbalance (soft targets: of their argmax)."""
+    labels = np.asarray(labels)
+    labels = labels.argmax(1) if labels.ndim == 2 else labels
     classes = np.arange(n_classes)
     present = np.unique(labels)
     w = compute_class_weight("balanced", classes=present, y=labels)

@@ -46,6 +46,17 @@ def class_distribution(counts: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def agreement(table: pd.DataFrame) -> plt.Figure:
+    """Stacked bars: faces per class by how many taggers agree (``table`` from :func:`helpers.ferplus.agreement`)."""
+    shares = table.div(table.sum(axis=1).replace(0, 1), axis=0)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    shares.plot.bar(stacked=True, ax=ax, colormap="viridis", width=0.8)
+    ax.set_ylabel("share of the class's faces")
+    ax.set_title("How many of the 10 taggers chose each face's label")
+    ax.legend(title="taggers", bbox_to_anchor=(1.01, 1), loc="upper left")
+    return fig
+
+
 def image_grid(
     images: np.ndarray,
     titles: list[str] | None = None,

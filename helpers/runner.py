@@ -23,11 +23,14 @@ import time
 from pathlib import Path
 
 from helpers import config
-from helpers.profiles import NOTEBOOKS, PROFILES, params_for, training_plan
+from helpers.profiles import NOTEBOOKS, PROFILES, defaults, params_for, training_plan
 
 #: Wall-clock minutes of ``make run-all`` for all six notebooks on the 2-core reference CPU, measured with
 #: nothing else running (``outputs/metrics/runner_<profile>.json`` records each run's own time).
 MEASURED_MINUTES = {"quick": 15, "standard": 135}
+
+#: Parameters that choose the data: only notebooks whose parameters cell has them receive them.
+DATA_PARAMS = ("dataset", "dataset_path", "label_mode")
 
 
 def parse_params(text: str | None) -> dict:
@@ -122,9 +125,11 @@ def _prepare(name: str, profile: str, extra: dict | None) -> dict:
     """Create the output folders and return the notebook's parameters (an unknown one stops the run)."""
     config.ensure_dirs()
     try:
-        return params_for(name, profile, extra)
+        params = params_for(name, profile, extra)
     except ValueError as e:
         raise SystemExit(str(e)) from None
+    own = defaults(name)  # the data choice goes to the notebooks that load data (01, 02); the rest follow 02
+    return {k: v for k, v in params.items() if k in own or k not in DATA_PARAMS}
 
 
 def run_notebook(name: str, profile: str, extra: dict | None = None) -> float:
@@ -197,15 +202,20 @@ def run_plain(name: str, profile: str, extra: dict | None = None) -> float:
     return time.perf_counter() - t
 
 
-def describe_data() -> str:
-    """One line saying which data the notebooks will use; a FER2013_PATH that points nowhere is fatal here."""
+def describe_data(dataset: str = "fer2013") -> str:
+    """One line saying which data the notebooks will use; a dataset path that points nowhere is fatal here."""
+    from helpers import ferplus
     from helpers.datasets import DatasetError
     from helpers.loaders import find_source
 
     try:
-        src = find_source()
+        src = ferplus.find_source() if dataset == "ferplus" else find_source()
     except DatasetError as e:
         raise SystemExit(f"error: {e}") from None
+    if dataset == "ferplus":
+        if src is None:
+            raise SystemExit(f"error: no FER+ found. {config.FERPLUS_HINT}")
+        return f"data: FER+ from {src} (outputs in {config.OUTPUTS_DIR})"
     if src is not None:
         return f"data: FER-2013 from {src}"
     return (
@@ -244,12 +254,23 @@ def main(argv: list[str] | None = None) -> int:
         default="papermill",
         help="papermill (executed notebooks in outputs/notebooks/) or python (this process, no Jupyter needed)",
     )
+    ap.add_argument(
+        "--dataset",
+        choices=config.DATASETS,
+        default="fer2013",
+        help="fer2013, or ferplus: notebooks 01-02 load FER+ and 03-06 follow; outputs go to outputs/ferplus/ "
+        "unless FER_OUTPUTS is set",
+    )
     args = ap.parse_args(argv)
     extra = parse_params(args.params)
+    if args.dataset != "fer2013":
+        extra = {"dataset": args.dataset, **extra}
+        if "FER_OUTPUTS" not in os.environ:
+            config.use_outputs(config.OUTPUTS_DIR / args.dataset)
     chosen = [nb for nb in NOTEBOOKS if not args.only or any(nb.startswith(o) for o in args.only)]
     if not chosen:
         raise SystemExit(f"no notebook matches {args.only}; choose from {', '.join(NOTEBOOKS)}")
-    banner = describe_data()
+    banner = describe_data(args.dataset)
     print(banner, flush=True)
     print(describe_plan(args.profile, chosen, extra), flush=True)
     timings = {}

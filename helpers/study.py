@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, config, datasets, evaluation, experiments, profiles, training
+from helpers import artifacts, config, datasets, evaluation, experiments, ferplus, profiles, training
 
 OUR_RECIPE = profiles.our_recipe()
 #: The seed tutorial's recipe.
@@ -63,12 +63,16 @@ def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_di
     A record already written for the same configuration is returned as it is; one written for another configuration
     (another budget, say) is trained again and replaced.
     """
+    cfg = experiments.for_dataset(cfg, ds)
     path = out_dir / f"{arm}-s{cfg.seed}.json"
     if path.exists():
         done = json.loads(path.read_text())
         if done.get("config_key") == cfg.key():
             return done
-    result = training.train(cfg, ds.split("train"), ds.split("val"), name=path.stem, models_dir=out_dir / "models")
+    train_xy = ds.split("train")[0], ds.training_targets("train")
+    result = training.train(
+        cfg, train_xy, ds.split("val"), name=path.stem, models_dir=out_dir / "models", class_names=ds.class_names
+    )
     splits = evaluation.official_splits(ds)
     probs = {s: evaluation.predict_proba(result.model, x) for s, (x, _) in splits.items() if s != "test_full"}
     metrics = {s: evaluation.classification_metrics(splits[s][1], p, ds.class_names) for s, p in probs.items()}
@@ -86,6 +90,9 @@ def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_di
         "test_accuracy": metrics["test"]["accuracy"],
         "test_macro_f1": metrics["test"]["macro_f1"],
         "test_recall": {c: v["recall"] for c, v in metrics["test"]["per_class"].items()},
+        "test_accuracy_flip": float(
+            (evaluation.predict_tta(result.model, splits["test"][0], "flip").argmax(1) == splits["test"][1]).mean()
+        ),
         "test_pred": probs["test"].argmax(1).tolist(),
         "history": result.history.to_dict("list"),
     }
@@ -99,12 +106,15 @@ def table(records: list[dict]) -> pd.DataFrame:
     for arm, group in pd.DataFrame(records).groupby("arm", sort=False):
         recall = pd.DataFrame(list(group["test_recall"]))
         row = {"arm": arm, "seeds": len(group), "params": int(group["params"].iloc[0])}
-        for col in ("val_accuracy", "test_accuracy", "test_macro_f1", "epochs_run", "train_minutes"):
+        for col in ("val_accuracy", "test_accuracy", "test_accuracy_flip", "test_macro_f1", "epochs_run",
+                    "train_minutes"):  # fmt: skip
             row[col], row[f"{col}_std"] = (
                 float(group[col].mean()),
                 float(group[col].std(ddof=1)) if len(group) > 1 else 0.0,
             )
-        row["disgust_recall"], row["fear_recall"] = float(recall["disgust"].mean()), float(recall["fear"].mean())
+        for rare in ("disgust", "fear", "contempt"):
+            if rare in recall:
+                row[f"{rare}_recall"] = float(recall[rare].mean())
         rows.append(row)
     return pd.DataFrame(rows).set_index("arm")
 
@@ -131,20 +141,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per arm (default 0 1 2)")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), help="arms to run (default all)")
     p.add_argument("--rates", type=Path, help="JSON arm -> images/s on the machine whose budget is replayed")
-    p.add_argument("--out", type=Path, default=STUDY_DIR, help=f"folder for the per-run records (default {STUDY_DIR})")
+    p.add_argument("--out", type=Path, help=f"per-run records folder (default {STUDY_DIR}; FER+: study-ferplus/)")
+    p.add_argument("--ferplus", nargs="+", choices=ferplus.LABEL_MODES, metavar="MODE",
+                   help="run on FER+ ($FERPLUS_PATH or data/ferplus/) instead of the prepared data, each arm once per "
+                        "label mode: majority, probability (the test faces are the same in every mode)")  # fmt: skip
     a = p.parse_args(argv)
-    ds, meta = datasets.load_prepared()
+    modes = a.ferplus or [None]
+    data = {m: (ferplus.load_ferplus(label_mode=m), None) if m else datasets.load_prepared() for m in modes}
+    ds, meta = data[modes[0]]
+    if any(list(d.split("test")[1]) != list(ds.split("test")[1]) for d, _ in data.values()):
+        raise RuntimeError("the label modes' test faces differ; the paired bootstrap needs the same faces")
+    out = a.out or (STUDY_DIR.with_name("study-ferplus") / f"{a.minutes:g}min" if a.ferplus else STUDY_DIR)
     rates = json.loads(a.rates.read_text()) if a.rates else None
     n_train = int((ds.splits == "train").sum())
     records = []
     for seed in a.seeds:
-        for arm in a.arms:
+        for arm, mode in ((arm, mode) for arm in a.arms for mode in modes):
             epochs = epochs_for(a.minutes, rates[arm], n_train) if rates else None
             cfg = arm_config(arm, seed, a.minutes, epochs)
-            rec = run_one(cfg, arm, ds, a.out)
+            name = f"{arm}-{mode}" if mode else arm
+            rec = run_one(cfg, name, data[mode][0], out)
             records.append(rec)
             print(
-                f"{arm} seed {seed}: val {rec['val_accuracy']:.3f} test {rec['test_accuracy']:.3f} "
+                f"{name} seed {seed}: val {rec['val_accuracy']:.3f} test {rec['test_accuracy']:.3f} "
                 f"macro-F1 {rec['test_macro_f1']:.3f} ({rec['epochs_run']} epochs, {rec['train_minutes']:.1f} min)"
             )
     tab, pairs = table(records), paired(records, ds.split("test")[1])
@@ -160,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     params = {"minutes": a.minutes, "seeds": a.seeds, "arms": a.arms, "rates": rates}
     ident = experiments.dataset_identity(ds, meta)
-    print(artifacts.save_metrics("study", body, params=params, seed=a.seeds[0], dataset=ident))
+    name = f"study_ferplus-{a.minutes:g}min" if a.ferplus else "study"
+    print(artifacts.save_metrics(name, body, params=params, seed=a.seeds[0], dataset=ident))
     return 0
 
 

@@ -2,14 +2,18 @@
 # # 01 · Explore FER-2013
 #
 # **Purpose:** look at the data before modelling: what was loaded, how the classes are distributed, what faces look
-# like, and what is wrong with the dataset (duplicates, blank frames, imbalance, train/test processing).
+# like, and what is wrong with the dataset (duplicates, blank frames, imbalance, train/test processing). On FER+
+# (`dataset = "ferplus"`), also how far the 10 taggers of each face agree and which faces the label rule drops.
 #
 # **Inputs:** FER-2013 from `FER2013_PATH` or `data/` (CSV, image folders or zip); without it, the embedded synthetic
-# sample (clearly labelled). **Outputs:** `outputs/figures/01_explore-*.png`, `outputs/metrics/01_explore.json`.
+# sample (clearly labelled). FER+ from `FERPLUS_PATH` or `data/ferplus/`. **Outputs:**
+# `outputs/figures/01_explore-*.png`, `outputs/metrics/01_explore.json`.
 
 # %% tags=["parameters"]
 profile = "quick"  # run profile name (smoke / quick / standard / full), recorded in the metrics
-dataset_path = None  # FER-2013 csv, folder or zip; None: $FER2013_PATH, then data/, then the embedded sample
+dataset = "fer2013"  # fer2013 (7 classes, one label per face) or ferplus (8 classes from 10 votes per face)
+dataset_path = None  # the download; None: $FER2013_PATH or $FERPLUS_PATH, then data/ (FER-2013: else the sample)
+label_mode = "majority"  # FER+ only: majority or probability (which training faces are kept; see notebook 02)
 seed = 42  # seed for sampling example images
 samples_per_class = 8  # example faces shown per class
 near_blank_std = 5.0  # an image whose pixel standard deviation is below this counts as near-blank
@@ -23,7 +27,7 @@ quality_sample = 2000  # images per split (drawn from every class) for the sharp
 # %%
 # %matplotlib inline
 
-from helpers import artifacts, audit, config, datasets, display, loaders, plots, profiles, quality, training
+from helpers import artifacts, audit, config, datasets, display, ferplus, plots, profiles, quality, training
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -34,7 +38,7 @@ training.set_seed(seed)
 # loaded + skipped`).
 
 # %%
-ds = loaders.load_fer2013(dataset_path, seed=seed)
+ds = ferplus.load_any(dataset, dataset_path, seed=seed, label_mode=label_mode)
 display.banner(ds.synthetic)
 print(datasets.format_report(ds))
 
@@ -74,6 +78,25 @@ plots.save(plots.mean_faces(x_train, y_train, ds.class_names), "01_explore-mean-
 plots.save(
     plots.intensity_histograms(x_train, y_train, ds.class_names), "01_explore-intensity-histograms", ds.synthetic
 )
+
+# %% [markdown]
+# ### Tagger agreement (FER+)
+# FER+ gives each face 10 taggers' votes. How many of them chose the face's label, per class; and the faces the label
+# rule dropped, per reason and split. FER-2013 has one label per face, so there is nothing to show for it.
+
+# %%
+if ds.votes is None:
+    display.md(f"{ds.name} has one label per face: no votes to show.")
+else:
+    agreement = ferplus.agreement(ds.votes, ds.labels, ds.class_names)
+    display.table(agreement, "Faces per class by how many of the 10 taggers chose the label")
+    plots.save(plots.agreement(agreement), "01_explore-tagger-agreement", ds.synthetic)
+    unanimous = agreement[10].sum() / agreement.to_numpy().sum()
+    display.table(ferplus.skipped_by_reason(ds), "Faces dropped by the label rule, per reason and split")
+    display.md(
+        f"All 10 taggers agree on **{unanimous:.0%}** of the kept faces; the label rule dropped "
+        f"**{sum(why.startswith('label rule') for _, why in ds.report.skipped):,}** faces."
+    )
 
 # %% [markdown]
 # ## Audit

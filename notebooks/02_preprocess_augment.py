@@ -4,12 +4,15 @@
 # **Purpose:** fix the split protocol, normalisation, class weights and augmentation settings, show what each
 # augmentation does, and cache the prepared data for notebooks 03-06.
 #
-# **Inputs:** the dataset (as in 01). **Outputs:** `outputs/prepared/fer_prepared.npz`,
+# **Inputs:** the dataset (as in 01): FER-2013, or FER+ with `dataset = "ferplus"` (notebooks 03-06 follow: class
+# names and count come from the prepared data). **Outputs:** `outputs/prepared/fer_prepared.npz`,
 # `outputs/figures/02_preprocess-*.png`, `outputs/metrics/02_preprocess.json`.
 
 # %% tags=["parameters"]
 profile = "quick"  # run profile name (smoke / quick / standard / full)
-dataset_path = None  # FER-2013 csv, folder or zip; None: $FER2013_PATH, then data/, then the embedded sample
+dataset = "fer2013"  # fer2013 (7 classes, one label per face) or ferplus (8 classes from 10 votes per face)
+dataset_path = None  # the download; None: $FER2013_PATH or $FERPLUS_PATH, then data/ (FER-2013: else the sample)
+label_mode = "majority"  # FER+ only: train on the majority label, or on the vote distribution ("probability")
 seed = 42  # seed for subsampling and augmentation examples
 max_train = None  # keep at most this many training images (stratified); None keeps all 28,709
 max_eval = None  # keep at most this many validation and test images each; None keeps all (use for smoke runs only)
@@ -25,7 +28,7 @@ n_variants = 6  # augmented copies per face
 
 import pandas as pd
 
-from helpers import artifacts, audit, config, datasets, display, loaders, pipeline, plots, profiles, training
+from helpers import artifacts, audit, config, datasets, display, ferplus, pipeline, plots, profiles, training
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -33,15 +36,18 @@ training.set_seed(seed)
 # %% [markdown]
 # ## Prepare data
 # Load, then apply the official protocol: Training -> train, PublicTest -> validation (model selection), PrivateTest ->
-# test (reported once).
+# test (reported once). On FER+ the label mode decides the training targets: `majority` keeps the faces where one
+# emotion has more than half the votes (single votes removed first, as FER+'s code does), `probability` trains on the
+# distribution of the top votes; validation and test always use the majority label.
 
 # %%
-full = loaders.load_fer2013(dataset_path, seed=seed)
+full = ferplus.load_any(dataset, dataset_path, seed=seed, label_mode=label_mode)
 display.banner(full.synthetic)
 ds = datasets.subsample(full, max_train=max_train, max_eval=max_eval, seed=seed)
 display.table(ds.counts(), "Images used per class and split")
 display.md(
-    f"Using **{int((ds.splits == 'train').sum())}** of {int((full.splits == 'train').sum())} training "
+    f"{ds.name}, {len(ds.class_names)} classes. Using **{int((ds.splits == 'train').sum())}** of "
+    f"{int((full.splits == 'train').sum())} training "
     f"images, {int((ds.splits == 'val').sum())} validation and {int((ds.splits == 'test').sum())} test images."
 )
 

@@ -62,7 +62,7 @@ cfg = training.TrainConfig(
     weight_decay=weight_decay,
     seed=seed,
 )
-models.baseline_cnn().summary()
+models.baseline_cnn(n_classes=len(ds.class_names)).summary()
 
 # %% [markdown]
 # ## Train

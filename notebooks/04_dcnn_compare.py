@@ -51,13 +51,14 @@ baseline = experiments.load_recorded("03_baseline")
 # Parameter counts and compute per image of each architecture.
 
 # %%
+built = {
+    name: models.build(name, n_classes=len(ds.class_names), **(model_kwargs.get(name) or {}))
+    for name in ["baseline_cnn", *models_to_train]
+}
 arch = pd.DataFrame(
     {
-        name: {
-            "params": models.build(name).count_params(),
-            "MFLOPs/image": models.flops_per_image(models.build(name)) / 1e6,
-        }
-        for name in ["baseline_cnn", *models_to_train]
+        name: {"params": model.count_params(), "MFLOPs/image": models.flops_per_image(model) / 1e6}
+        for name, model in built.items()
     }
 ).T
 display.table(arch, "Architectures")

@@ -29,7 +29,7 @@ seed_lr = 1e-4  # Adam peak learning rate of the seed architecture (its publishe
 augment = "light"  # augmentation preset
 n_demo_photos = 600  # photos generated when photos_path is None
 detector = "auto"  # face detector for the face-crop pipeline: "auto" (best installed), "mtcnn" or "haar"
-seven_class_models = ["baseline_cnn", "dcnn", "efficient_cnn"]  # saved 7-class models also scored on happy vs sad
+seven_class_models = ["baseline_cnn", "dcnn", "efficient_cnn"]  # saved multi-class models also scored on happy vs sad
 
 # %% [markdown]
 # ## Setup
@@ -139,18 +139,14 @@ scores = {
 }
 thresholds = {name: evaluation.choose_threshold(y_val, s_val) for name, (s_val, _) in scores.items()}
 val_results = {name: evaluation.binary_metrics(y_val, s_val, thresholds[name]) for name, (s_val, _) in scores.items()}
-display.table(pd.DataFrame(val_results), "FER-2013 happy vs sad, validation (PublicTest)")
+display.table(pd.DataFrame(val_results), f"{ds.name} happy vs sad, validation (PublicTest)")
 
 # %% [markdown]
 # The 7-class models (notebooks 03-04), restricted to their happy and sad outputs, score the same images; their
 # threshold is chosen on validation the same way.
 
 # %%
-seven = {
-    name: training.load_model(config.MODELS_DIR / f"{name}.keras")
-    for name in seven_class_models
-    if (config.MODELS_DIR / f"{name}.keras").exists()
-}
+seven = experiments.load_saved(seven_class_models, ds.class_names)[0]
 seven_scores = {
     name: [evaluation.two_class_scores(model, images, happy, sad) for images in (x_val, x_test)]
     for name, model in seven.items()
@@ -165,7 +161,7 @@ seven_thresholds = {name: evaluation.choose_threshold(y_val, s_val) for name, (s
 fer_results = {
     name: evaluation.binary_metrics(y_test, s_test, thresholds[name]) for name, (_, s_test) in scores.items()
 }
-display.table(pd.DataFrame(fer_results), "FER-2013 happy vs sad, test (PrivateTest)")
+display.table(pd.DataFrame(fer_results), f"{ds.name} happy vs sad, test (PrivateTest)")
 seven_results = {
     name: evaluation.binary_metrics(y_test, s_test, seven_thresholds[name])
     for name, (_, s_test) in seven_scores.items()

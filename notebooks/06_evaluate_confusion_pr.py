@@ -1,10 +1,10 @@
 # %% [markdown]
 # # 06 · Evaluate: confusion, precision-recall, calibration, saliency
 #
-# **Purpose:** load the saved 7-class models without retraining and look deeper: confusion matrices, per-class
-# reports, one-vs-rest precision-recall curves, the most confident mistakes, test-time augmentation, calibration,
-# Grad-CAM, robustness to photo perturbations, an ensemble, bootstrap confidence intervals, paired comparisons, and
-# predictions on new photos with face detection.
+# **Purpose:** load the saved models (7 classes on FER-2013, 8 on FER+) without retraining and look deeper: confusion
+# matrices, per-class reports, one-vs-rest precision-recall curves, the most confident mistakes, test-time
+# augmentation, calibration, Grad-CAM, robustness to photo perturbations, an ensemble, bootstrap confidence intervals,
+# paired comparisons, and predictions on new photos with face detection.
 #
 # **Inputs:** `outputs/models/*.keras` (03, 04) and prepared data (02). **Outputs:**
 # `outputs/figures/06_evaluate-*.png`,
@@ -58,19 +58,21 @@ training.set_seed(seed)
 ds, meta = datasets.load_prepared()
 display.banner(ds.synthetic)
 (x_val, y_val), (x_test, y_test) = ds.split("val"), ds.split("test")
-loaded = {
-    name: training.load_model(config.MODELS_DIR / f"{name}.keras")
-    for name in model_names
-    if (config.MODELS_DIR / f"{name}.keras").exists()
-}
-if include_shipped:
-    loaded["shipped"], shipped_info = inference.load_shipped()
+loaded, not_loaded = experiments.load_saved(model_names, ds.class_names)
+shipped_model, shipped_info = inference.load_shipped() if include_shipped else (None, None)
+if shipped_info is not None and tuple(shipped_info.class_names) == tuple(ds.class_names):
+    loaded["shipped"] = shipped_model
     source = shipped_info.manifest["source"]
     display.md(
         f"**shipped** is the model in `helpers/shipped/`, trained on all of FER-2013 Training by `{source['command']}` "
         f"at commit `{source['git_sha'][:12]}` (docs/MODEL_CARD.md), not by this run."
     )
-display.md(f"Loaded {len(loaded)} model(s): {', '.join(loaded)}.")
+elif shipped_info is not None:
+    not_loaded["shipped"] = f"it predicts FER-2013's {len(shipped_info.class_names)} classes, not this data's"
+display.md(
+    f"Loaded {len(loaded)} model(s): {', '.join(loaded)}."
+    + "".join(f" Not evaluated: **{name}** ({why})." for name, why in not_loaded.items())
+)
 probs_val = {name: evaluation.predict_proba(model, x_val) for name, model in loaded.items()}
 probs_test = {name: evaluation.predict_proba(model, x_test) for name, model in loaded.items()}
 best = evaluation.best_on_validation(probs_val, y_val)

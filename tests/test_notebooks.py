@@ -152,11 +152,11 @@ def test_parse_params():
         parse_params("epochs")
 
 
-def _run_all(out: Path, env_extra: dict) -> subprocess.CompletedProcess:
+def _run_all(out: Path, env_extra: dict, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != config.DATASET_ENV}
     env.update(FER_OUTPUTS=str(out), TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
     proc = subprocess.run(
-        [sys.executable, "-m", "helpers.runner", "--profile", "smoke"],
+        [sys.executable, "-m", "helpers.runner", "--profile", "smoke", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -252,6 +252,28 @@ def test_all_notebooks_smoke_real(real_path, tmp_path):
     """A small real subset of FER-2013 (smoke profile sizes)."""
     _run_all(tmp_path / "out", {config.DATASET_ENV: str(real_path)})
     _check_outputs(tmp_path / "out", synthetic=False)
+
+
+@pytest.mark.notebooks
+@pytest.mark.realdata
+def test_all_notebooks_smoke_ferplus(tmp_path):
+    """One switch runs all six notebooks on FER+: 8 classes from the prepared data, votes shown, shipped skipped."""
+    path = os.environ.get(config.FERPLUS_ENV)
+    if not path:
+        pytest.skip(f"{config.FERPLUS_ENV} is not set: the FER+ run needs FER+'s folders (see docs/FERPLUS.md)")
+    out = tmp_path / "out"
+    proc = _run_all(out, {config.FERPLUS_ENV: path}, ("--dataset", "ferplus"))
+    assert "data: FER+ from" in proc.stdout
+    assert (out / "figures" / "01_explore-tagger-agreement.png").exists()
+    base = json.loads((out / "metrics" / "03_baseline.json").read_text())
+    assert base["dataset"]["name"] == "FER+" and base["dataset"]["class_names"] == list(config.FERPLUS_CLASS_NAMES)
+    test = base["metrics"]["baseline_cnn"]["splits"]["test"]
+    assert len(test["confusion_matrix"]) == 8 and "contempt" in test["per_class"]
+    ev = json.loads((out / "metrics" / "06_evaluate.json").read_text())["metrics"]
+    assert "shipped" not in ev["per_model_test"] and len(ev["test"]["confusion_matrix"]) == 8
+    from helpers import training
+
+    assert training.read_class_names(out / "models" / "efficient_cnn.keras") == config.FERPLUS_CLASS_NAMES
 
 
 def test_progress_line_prints_epoch_summaries_in_logs(tmp_path):
