@@ -17,13 +17,14 @@ seeds) and a paired bootstrap of every arm against every other. Run: ``python -m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, config, datasets, evaluation, experiments, ferplus, profiles, training
+from helpers import artifacts, config, datasets, evaluation, experiments, ferplus, finetune, profiles, shipped, training
 
 OUR_RECIPE = profiles.our_recipe()
 #: The seed tutorial's recipe.
@@ -37,6 +38,9 @@ ARMS: dict[str, dict] = {
     "efficient_cnn": {"model": "efficient_cnn", "model_kwargs": profiles.our_model_kwargs(), **OUR_RECIPE},
 }
 
+#: Transfer: the shipped FER-2013 model fine-tuned (helpers.finetune: a new head, then every layer) within the budget.
+TRANSFER_ARM = "shipped_finetuned"
+
 STUDY_DIR = config.OUTPUTS_DIR / "study"
 
 
@@ -49,12 +53,29 @@ def arm_config(
     arm: str, seed: int, minutes: float, epochs: int | None = None, batch_size: int = 64
 ) -> training.TrainConfig:
     """The arm's TrainConfig: a ``minutes`` wall-clock budget, or (with ``epochs``) that many epochs, cosine to zero."""
+    if arm == TRANSFER_ARM:  # keys the run; finetune.finetune sets each phase's recipe
+        base = {"base": "shipped", "base_sha256": shipped.sha256_of(shipped.MODEL_FILE)}
+        fields = {"schedule": "cosine", "epochs": 10_000, "patience": 10_000, "batch_size": batch_size, "seed": seed}
+        return training.TrainConfig(model="pretrained", model_kwargs=base, budget_minutes=minutes, **fields)
     if arm not in ARMS:
-        raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(ARMS)}")
+        raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(ARMS)}, {TRANSFER_ARM}")
     common = {"schedule": "cosine", "seed": seed, "batch_size": batch_size, **ARMS[arm]}
     if epochs is None:
         return training.TrainConfig(epochs=10_000, patience=10_000, budget_minutes=minutes, **common)
     return training.TrainConfig(epochs=epochs, patience=epochs, **common)
+
+
+def _train(cfg: training.TrainConfig, ds: datasets.FerDataset, name: str, models_dir: Path) -> training.TrainResult:
+    """Train one run: ``cfg`` from scratch, or (model "pretrained") fine-tune the shipped model within its budget."""
+    train_xy = ds.split("train")[0], ds.training_targets("train")
+    if cfg.model != "pretrained":
+        return training.train(cfg, train_xy, ds.split("val"), name=name, models_dir=models_dir,
+                              class_names=ds.class_names)  # fmt: skip
+    head, whole = finetune.finetune(train_xy, ds.split("val"), ds.class_names, budget_minutes=cfg.budget_minutes,
+                                    seed=cfg.seed, name=name, models_dir=models_dir)  # fmt: skip
+    later = whole.history.assign(phase="whole", images_seen=whole.history["images_seen"] + head.images_seen)
+    history = pd.concat([head.history.assign(phase="head"), later], ignore_index=True)
+    return dataclasses.replace(whole, history=history, best_epoch=len(head.history) + whole.best_epoch, config=cfg)
 
 
 def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_dir: Path = STUDY_DIR) -> dict:
@@ -69,10 +90,7 @@ def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_di
         done = json.loads(path.read_text())
         if done.get("config_key") == cfg.key():
             return done
-    train_xy = ds.split("train")[0], ds.training_targets("train")
-    result = training.train(
-        cfg, train_xy, ds.split("val"), name=path.stem, models_dir=out_dir / "models", class_names=ds.class_names
-    )
+    result = _train(cfg, ds, path.stem, out_dir / "models")
     splits = evaluation.official_splits(ds)
     probs = {s: evaluation.predict_proba(result.model, x) for s, (x, _) in splits.items() if s != "test_full"}
     metrics = {s: evaluation.classification_metrics(splits[s][1], p, ds.class_names) for s, p in probs.items()}
@@ -106,8 +124,9 @@ def table(records: list[dict]) -> pd.DataFrame:
     for arm, group in pd.DataFrame(records).groupby("arm", sort=False):
         recall = pd.DataFrame(list(group["test_recall"]))
         row = {"arm": arm, "seeds": len(group), "params": int(group["params"].iloc[0])}
-        for col in ("val_accuracy", "test_accuracy", "test_accuracy_flip", "test_macro_f1", "epochs_run",
-                    "train_minutes"):  # fmt: skip
+        columns = ("val_accuracy", "test_accuracy", "test_accuracy_flip", "test_macro_f1", "epochs_run")
+        columns += ("train_minutes",)
+        for col in (c for c in columns if c in group):
             row[col], row[f"{col}_std"] = (
                 float(group[col].mean()),
                 float(group[col].std(ddof=1)) if len(group) > 1 else 0.0,
@@ -139,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=60.0, help="training budget per run (default 60)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per arm (default 0 1 2)")
-    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), help="arms to run (default all)")
+    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=[*ARMS, TRANSFER_ARM],
+                   help=f"arms to run (default all but {TRANSFER_ARM}, the shipped model fine-tuned)")  # fmt: skip
     p.add_argument("--rates", type=Path, help="JSON arm -> images/s on the machine whose budget is replayed")
     p.add_argument("--out", type=Path, help=f"per-run records folder (default {STUDY_DIR}; FER+: study-ferplus/)")
     p.add_argument("--ferplus", nargs="+", choices=ferplus.LABEL_MODES, metavar="MODE",
@@ -179,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     params = {"minutes": a.minutes, "seeds": a.seeds, "arms": a.arms, "rates": rates}
     ident = experiments.dataset_identity(ds, meta)
-    name = f"study_ferplus-{a.minutes:g}min" if a.ferplus else "study"
+    name = f"study_ferplus-{a.minutes:g}min-{'-'.join(a.ferplus)}" if a.ferplus else "study"
     print(artifacts.save_metrics(name, body, params=params, seed=a.seeds[0], dataset=ident))
     return 0
 

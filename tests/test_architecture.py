@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"artifacts", "profiles", "shipped"},  # shipped: the packaged model file, checked against its SHA-256
     {"datasets", "quality"},
     {"synthetic"},
-    {"loaders"},  # FER-2013 CSV, folders, zip and the cache
+    {"loaders", "ferplus"},  # FER-2013 CSV, folders, zip and the cache; FER+'s two forms and label rules
     {"audit", "faces", "pipeline", "models", "loop", "plots", "display"},  # plots draw given arrays
     {"photos", "training"},
     {"evaluation"},
@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"experiments", "predict", "bench", "runner", "check"},
     {"report", "study", "release", "finetune"},  # study: several seeds of several recipes; release: the shipped model
 ]
-DATA_LAYER = {"datasets", "quality", "synthetic", "loaders"}
+DATA_LAYER = {"datasets", "quality", "synthetic", "loaders", "ferplus"}
 
 
 def project_imports(path: Path) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -208,6 +209,22 @@ def test_prepared_data_keeps_class_names_votes_and_targets(ferplus_folders, isol
     np.testing.assert_array_equal(back.votes, ds.votes)
     np.testing.assert_array_equal(back.targets, ds.targets)
     assert back.subset(back.splits == "train").targets.shape == (5, 8)
+
+
+def test_study_compares_label_modes_and_transfer_on_the_same_test_faces(ferplus_folders, isolated_outputs, monkeypatch):
+    from helpers import study
+
+    monkeypatch.setenv(config.FERPLUS_ENV, str(ferplus_folders))
+    out = isolated_outputs / "study"
+    argv = ["--ferplus", "majority", "probability", "--arms", "efficient_cnn", study.TRANSFER_ARM, "--seeds", "0"]
+    assert study.main([*argv, "--minutes", "0.02", "--out", str(out)]) == 0
+    runs = {p.stem for p in out.glob("*.json")}
+    assert runs == {f"{arm}-{mode}-s0" for arm in ("efficient_cnn", study.TRANSFER_ARM) for mode in ferplus.LABEL_MODES}
+    metrics = isolated_outputs / "metrics" / "study_ferplus-0.02min-majority-probability.json"
+    body = json.loads(metrics.read_text())["metrics"]
+    assert "efficient_cnn-majority - efficient_cnn-probability" in body["paired"]
+    transfer = json.loads((out / f"{study.TRANSFER_ARM}-probability-s0.json").read_text())
+    assert set(transfer["history"]["phase"]) == {"head", "whole"} and 0 <= transfer["test_accuracy"] <= 1
 
 
 # --------------------------------------------------------------------------- the real FER+

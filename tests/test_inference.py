@@ -235,3 +235,20 @@ def test_failed_video_leaves_no_output(tmp_path):
     out.write(np.zeros((32, 48, 3), np.uint8))
     out.close(keep=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_eight_class_ferplus_model_names_contempt(tmp_path):
+    """A FER+ model predicts with FER+'s eight names: stored in its file, or by its output count when not stored."""
+    from helpers import config
+
+    model = models.efficient_cnn(n_classes=8, widths=[8, 16, 32])
+    stored, bare = tmp_path / "ferplus.keras", tmp_path / "bare.keras"
+    training.save_model_atomic(model, stored, config.FERPLUS_CLASS_NAMES)
+    training.save_model_atomic(model, bare)
+    for path in (stored, bare):
+        predictor = inference.EmotionPredictor(path, tta="flip")
+        assert predictor.class_names == config.FERPLUS_CLASS_NAMES
+        assert predictor.classify_crops(np.zeros((2, 48, 48), np.uint8)).shape == (2, 8)
+    probs = np.eye(8, dtype=np.float32)[7]
+    pred = inference.FacePrediction.from_probs((0, 0, 48, 48), config.FERPLUS_CLASS_NAMES, probs, 1.0)
+    assert pred.label == "contempt" and pred.probabilities["contempt"] == 1.0

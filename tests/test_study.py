@@ -75,11 +75,16 @@ def test_finished_run_is_reused_only_for_the_same_configuration(tmp_path, monkey
         raise RuntimeError("trained again")
 
     monkeypatch.setattr(training, "train", no_training)
-    assert study.run_one(cfg, "dcnn", ds=None, out_dir=tmp_path)["test_accuracy"] == 0.6
+    assert study.run_one(cfg, "dcnn", ds=_FakeData(), out_dir=tmp_path)["test_accuracy"] == 0.6
     with pytest.raises(RuntimeError, match="trained again"):
         study.run_one(cfg.replace(epochs=12), "dcnn", ds=_FakeData(), out_dir=tmp_path)
 
 
 class _FakeData:
+    class_names = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+    def training_targets(self, name):
+        return self.split(name)[1]
+
     def split(self, name):
         return np.zeros((1, 48, 48), np.uint8), np.zeros(1, np.int8)
