@@ -14,11 +14,13 @@ your class names, so ``python -m helpers.predict --model my_model.keras`` prints
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from helpers import config, evaluation, shipped, training
 from helpers.artifacts import save_json
@@ -76,6 +78,16 @@ def finetune(
         whole_cfg, train_xy, val_xy, name=name, models_dir=models_dir, verbose=verbose, class_names=class_names
     )
     return head, whole
+
+
+def combined(head: training.TrainResult, whole: training.TrainResult) -> training.TrainResult:
+    """Both phases as one run: the whole-network model, with the head phase's epochs first in its history."""
+    later = whole.history.assign(phase="whole", images_seen=whole.history["images_seen"] + head.images_seen)
+    for column, offset in (("epoch", len(head.history)), ("minutes", head.train_minutes)):
+        if column in later:
+            later[column] = later[column] + offset
+    history = pd.concat([head.history.assign(phase="head"), later], ignore_index=True)
+    return dataclasses.replace(whole, history=history, best_epoch=len(head.history) + whole.best_epoch)
 
 
 def load_faces(folder: Path, face_crop: bool = True, detector: str | None = None):

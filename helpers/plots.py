@@ -134,6 +134,19 @@ def learning_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def learning_curve_by_size(curve: pd.DataFrame) -> plt.Figure:
+    """Test accuracy against labelled training faces (log scale), mean and spread over seeds, one line per approach."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for approach, rows in curve.groupby("approach", sort=False):
+        stats = rows.groupby("faces")["accuracy"].agg(["mean", "std"]).fillna(0.0)
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=approach)
+    ax.set(xscale="log", xlabel="labelled training faces", ylabel="test accuracy", title="Accuracy by labelled faces")
+    ax.axhline(0.9, color="grey", lw=0.8, ls=":")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def accuracy_vs_minutes(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     """Validation accuracy against cumulative training minutes (validation included), one line per model."""
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -31,8 +31,8 @@ OUR_BINARY_WIDTHS = [40, 80, 160]
 #: Changes to the notebooks' defaults, per profile and notebook prefix ("*" applies to every notebook).
 PROFILES: dict[str, dict[str, dict]] = {
     # the notebooks' own parameters: every training image, each model for a wall-clock budget (03: the baseline 2
-    # min; 04: DCNN 1.5 min and our efficient_cnn 4 min with our recipe; 05: 1 min per binary model); about 15
-    # minutes for all six notebooks on a 2-core CPU
+    # min; 04: DCNN 1.5 min and our efficient_cnn 4 min with our recipe; 05: 0.75 min per happy-vs-sad model, fine-
+    # tuned or from scratch, and a 4-run learning curve); about 15 minutes for all six notebooks on a 2-core CPU
     "quick": {"*": {"profile": "quick"}},
     # a couple of minutes: a tiny subset, one epoch; used by the tests
     "smoke": {
@@ -40,11 +40,20 @@ PROFILES: dict[str, dict[str, dict]] = {
         "02": {"max_train": 700, "max_eval": 300},
         "03": {"epochs": 1, "budget_minutes": None},
         "04": {"epochs": 1, "budget_minutes": None, "model_overrides": {}, "latency_repeats": 5},
-        "05": {"budget_minutes": 0.1, "epochs": 1, "photo_epochs": 1, "n_demo_photos": 120},
+        "05": {
+            "budget_minutes": 0.1,
+            "finetune_minutes": 0.1,
+            "epochs": 1,
+            "photo_epochs": 1,
+            "n_demo_photos": 120,
+            "curve_sizes": [40],
+            "curve_minutes": 0.05,
+        },
         "06": {"tta_modes": ["flip"], "n_boot": 50, "n_demo_photos": 2},
     },
-    # longer budgets on a 2-core CPU (about 2 h 15 min in all): 03 the seed recipe (Adam 1e-4) for 15 min; 04 the
-    # DCNN 15 min and our efficient_cnn 60 min; 05 15 min per binary model, our compact one at 40-80-160 with AdamW
+    # longer budgets on a 2-core CPU (about 2 h 50 min in all): 03 the seed recipe (Adam 1e-4) for 15 min; 04 the
+    # DCNN 15 min and our efficient_cnn 60 min; 05 15 min per binary model (our compact one at 40-80-160 with AdamW,
+    # and the shipped model fine-tuned) and a learning curve of 18 one-minute runs
     "standard": {
         "*": {"profile": "standard"},
         "03": {"epochs": 500, "patience": 500, "budget_minutes": 15, "lr": 1e-4},
@@ -56,6 +65,10 @@ PROFILES: dict[str, dict[str, dict]] = {
         },
         "05": {
             "budget_minutes": 15.0,
+            "finetune_minutes": 15.0,
+            "curve_sizes": [50, 200, 1000],
+            "curve_seeds": [0, 1, 2],
+            "curve_minutes": 1.0,
             "epochs": 200,
             "patience": 200,
             "photo_epochs": 10,
@@ -72,7 +85,17 @@ PROFILES: dict[str, dict[str, dict]] = {
         "*": {"profile": "full"},
         "03": {"epochs": 60, "patience": 8, "budget_minutes": None, "schedule": "plateau"},
         "04": {"epochs": 60, "patience": 8, "budget_minutes": None, "schedule": "plateau", "model_overrides": {}},
-        "05": {"budget_minutes": None, "epochs": 40, "patience": 8, "photo_epochs": 40, "n_demo_photos": 2000},
+        "05": {
+            "budget_minutes": None,
+            "finetune_minutes": 15.0,
+            "curve_sizes": [50, 200, 1000],
+            "curve_seeds": [0, 1, 2],
+            "curve_minutes": 1.0,
+            "epochs": 40,
+            "patience": 8,
+            "photo_epochs": 40,
+            "n_demo_photos": 2000,
+        },
         "06": {"n_boot": 1000},
     },
 }
@@ -112,6 +135,10 @@ def training_plan(profile: str, extra: dict | None = None) -> list[tuple[str, st
     for name in p4["models_to_train"]:
         plan.append(("04", name, p4["model_overrides"].get(name, {}).get("budget_minutes", p4["budget_minutes"])))
     plan += [("05", name, p5["budget_minutes"]) for name in ("binary_compact_cnn", "binary_seed_cnn")]
+    plan.append(("05", "binary_finetuned", p5["finetune_minutes"]))
+    runs = 2 * len(p5["curve_sizes"]) * len(p5["curve_seeds"])
+    if runs:
+        plan.append(("05", f"learning curve ({runs} runs)", runs * p5["curve_minutes"]))
     return plan
 
 

@@ -27,7 +27,7 @@ from helpers.profiles import NOTEBOOKS, PROFILES, defaults, params_for, training
 
 #: Wall-clock minutes of ``make run-all`` for all six notebooks on the 2-core reference CPU, measured with
 #: nothing else running (``outputs/metrics/runner_<profile>.json`` records each run's own time).
-MEASURED_MINUTES = {"quick": 15, "standard": 135}
+MEASURED_MINUTES = {"quick": 15}
 
 #: Parameters that choose the data: only notebooks whose parameters cell has them receive them.
 DATA_PARAMS = ("dataset", "dataset_path", "label_mode")
@@ -225,6 +225,23 @@ def describe_data(dataset: str = "fer2013") -> str:
     )
 
 
+def describe_prepared() -> str:
+    """One line naming the data notebook 02 prepared, for runs of notebooks 03-06 alone."""
+    import numpy as np
+
+    from helpers.datasets import PREPARED
+
+    path = config.PREPARED_DIR / PREPARED
+    if not path.exists():
+        return f"data: none prepared yet ({path}): run notebook 02 first (make run NB=02)"
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        name = str(z["name"]) if "name" in z.files else "FER-2013"
+    ident = meta.get("identity", {})
+    label = config.SYNTHETIC_LABEL.upper() if meta.get("synthetic") else f"{name} from {ident.get('source', '?')}"
+    return f"data: prepared by notebook 02 ({label}, profile {meta.get('profile')})"
+
+
 def describe_plan(profile: str, chosen: list[str], extra: dict | None = None) -> str:
     """What the run will train, for how long, and how long the whole run is expected to take."""
     parts = [
@@ -270,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [nb for nb in NOTEBOOKS if not args.only or any(nb.startswith(o) for o in args.only)]
     if not chosen:
         raise SystemExit(f"no notebook matches {args.only}; choose from {', '.join(NOTEBOOKS)}")
-    banner = describe_data(args.dataset)
+    loads_data = any(nb.startswith(("01", "02")) for nb in chosen)
+    banner = describe_data(args.dataset) if loads_data or args.dataset != "fer2013" else describe_prepared()
     print(banner, flush=True)
     print(describe_plan(args.profile, chosen, extra), flush=True)
     timings = {}

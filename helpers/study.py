@@ -71,11 +71,9 @@ def _train(cfg: training.TrainConfig, ds: datasets.FerDataset, name: str, models
     if cfg.model != "pretrained":
         return training.train(cfg, train_xy, ds.split("val"), name=name, models_dir=models_dir,
                               class_names=ds.class_names)  # fmt: skip
-    head, whole = finetune.finetune(train_xy, ds.split("val"), ds.class_names, budget_minutes=cfg.budget_minutes,
-                                    seed=cfg.seed, name=name, models_dir=models_dir)  # fmt: skip
-    later = whole.history.assign(phase="whole", images_seen=whole.history["images_seen"] + head.images_seen)
-    history = pd.concat([head.history.assign(phase="head"), later], ignore_index=True)
-    return dataclasses.replace(whole, history=history, best_epoch=len(head.history) + whole.best_epoch, config=cfg)
+    phases = finetune.finetune(train_xy, ds.split("val"), ds.class_names, budget_minutes=cfg.budget_minutes,
+                               seed=cfg.seed, name=name, models_dir=models_dir)  # fmt: skip
+    return dataclasses.replace(finetune.combined(*phases), config=cfg)
 
 
 def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_dir: Path = STUDY_DIR) -> dict:

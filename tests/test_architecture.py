@@ -21,7 +21,8 @@ LAYERS: list[set[str]] = [
     {"evaluation"},
     {"inference"},
     {"experiments", "predict", "bench", "runner", "check"},
-    {"report", "study", "release", "finetune"},  # study: several seeds of several recipes; release: the shipped model
+    # study: several seeds of several recipes; release: the shipped model; transfer: fine-tuned against from scratch
+    {"report", "study", "release", "finetune", "transfer"},
 ]
 DATA_LAYER = {"datasets", "quality", "synthetic", "loaders", "ferplus"}
 

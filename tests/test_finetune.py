@@ -77,3 +77,29 @@ def test_a_changed_base_is_refused(small_base, tmp_path):
     sha = "0" * 64
     with pytest.raises(ValueError, match="changed since"):
         models.pretrained(base=str(small_base), base_sha256=sha)
+
+
+def test_learning_curve_trains_each_approach_on_seeded_samples_and_says_what_reaches_90(small_base, tmp_path):
+    """transfer.learning_curve: one run per (size, seed, approach) on the same test faces; the summary reads it back."""
+    import pandas as pd
+
+    from helpers import transfer
+
+    rng = np.random.default_rng(0)
+    faces_ = rng.integers(0, 255, (60, 48, 48), dtype=np.uint8)
+    labels = np.arange(60) % 2
+    split = {"train": slice(0, 40), "val": slice(40, 50), "test": slice(50, 60)}
+    xy = {k: (faces_[s], labels[s]) for k, s in split.items()}
+    calls = []
+
+    def approach(train_xy, val_xy, minutes, seed, name):
+        calls.append((len(train_xy[1]), seed, name))
+        return transfer.train_finetuned(train_xy, val_xy, minutes, seed, name, small_base, tmp_path / "models")
+
+    curve = transfer.learning_curve(xy["train"], xy["val"], xy["test"], {"ft": approach}, [10, None], [0, 1], 0.01)
+    assert [(n, s) for n, s, _ in calls] == [(10, 0), (10, 1), (40, 0), (40, 1)]
+    assert len(curve) == 4 and curve["accuracy"].between(0, 1).all()
+    fake = pd.DataFrame({"approach": ["a", "a", "b", "b"], "faces": [10, 40, 10, 40], "seed": 0,
+                         "accuracy": [0.8, 0.95, 0.5, 0.6]})  # fmt: skip
+    assert transfer.faces_needed(fake, 0.9) == {"a": 40, "b": None}
+    assert transfer.curve_summary(fake).loc[40, ("a", "mean")] == 0.95
