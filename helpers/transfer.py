@@ -35,6 +35,19 @@ def train_finetuned(
     return finetune.combined(*phases)
 
 
+def approaches(compact_cfg: training.TrainConfig, base: str | Path | None = None) -> dict[str, Callable]:
+    """The learning curve's two approaches: ``base`` fine-tuned, and ``compact_cfg`` from random weights."""
+
+    def finetuned(train_xy, val_xy, minutes: float, seed: int, name: str) -> training.TrainResult:
+        return train_finetuned(train_xy, val_xy, minutes, seed, name, base)
+
+    def compact(train_xy, val_xy, minutes: float, seed: int, name: str) -> training.TrainResult:
+        cfg = compact_cfg.replace(budget_minutes=minutes, seed=seed, epochs=10_000, patience=10_000)
+        return training.train(cfg, train_xy, val_xy, name=name, class_names=HAPPY_SAD, verbose=0)
+
+    return {"finetuned": finetuned, "compact": compact}
+
+
 def evaluate_binary(model, val_xy, test_xy) -> dict:
     """Test metrics at the threshold that maximises F1 on validation."""
     threshold = evaluation.choose_threshold(val_xy[1], positive_scores(model, val_xy[0]))

@@ -211,19 +211,7 @@ curve = transfer.learning_curve(
     hs.split("train"),
     hs.split("val"),
     hs.split("test"),
-    {
-        "finetuned": lambda xy, val, minutes, run_seed, name: transfer.train_finetuned(
-            xy, val, minutes, run_seed, name, finetune_base
-        ),
-        "compact": lambda xy, val, minutes, run_seed, name: training.train(
-            compact_cfg.replace(budget_minutes=minutes, seed=run_seed, epochs=10_000, patience=10_000),
-            xy,
-            val,
-            name=name,
-            class_names=("sad", "happy"),
-            verbose=0,
-        ),
-    },
+    transfer.approaches(compact_cfg, finetune_base),
     curve_sizes,
     curve_seeds,
     curve_minutes,
