@@ -6,7 +6,10 @@ evaluation and inference can never disagree on normalisation.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 from keras import layers
@@ -191,6 +194,80 @@ def pretrained(
     return keras.Model(trunk.inputs, _head(trunk.output, n_classes), name="pretrained")
 
 
+class WeightsUnavailable(RuntimeError):
+    """ImageNet weights could not be found locally nor downloaded; the message says which file to put where."""
+
+
+_KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+#: ImageNet backbones from ``keras.applications``: (application, input size, preprocessing, weights file without top).
+IMAGENET: dict[str, tuple[str, int, str, str]] = {
+    "vgg16": ("VGG16", 48, "caffe", "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet50": ("ResNet50", 48, "caffe", "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "mobilenet_v2": (
+        "MobileNetV2", 96, "tf", "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5"
+    ),
+}  # fmt: skip
+
+
+def imagenet_weights_path(arch: str) -> Path:
+    """Where Keras keeps (and this builder looks for) ``arch``'s ImageNet weights: ``$KERAS_HOME/models/`` or
+    ``~/.keras/models/``."""
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
+    return home / "models" / IMAGENET[arch][3].split("/")[1]
+
+
+def _resolve_weights(arch: str, weights: str | None) -> str | None:
+    """None, a weights file's path, or "imagenet" (the local copy when there is one, else Keras downloads it)."""
+    if weights != "imagenet":
+        return weights
+    local = imagenet_weights_path(arch)
+    return str(local) if local.exists() else "imagenet"
+
+
+def imagenet_backbone(
+    arch: str,
+    input_shape: tuple[int, int, int] = INPUT_48,
+    n_classes: int = N_CLASSES,
+    weights: str | None = "imagenet",
+    size: int | None = None,
+    dropout: float = 0.3,
+) -> keras.Model:
+    """``keras.applications`` ``arch`` (vgg16, resnet50, mobilenet_v2) on grey 48x48 faces, with a new softmax head.
+
+    Inside the model: grey -> three equal channels, resized to ``size`` (default: the backbone's), scaled as the
+    ImageNet weights expect. ``weights``: "imagenet" (the file in ``~/.keras/models/`` if present, else downloaded),
+    None (random start) or a weights file. Raises :class:`WeightsUnavailable` naming the file and where it goes.
+    """
+    app_name, default_size, mode, rel = IMAGENET[arch]
+    size = size or default_size
+    inputs = keras.Input(input_shape)
+    x = layers.Concatenate()([inputs] * 3) if input_shape[-1] == 1 else inputs
+    if size != input_shape[0]:
+        x = layers.Resizing(size, size)(x)
+    if mode == "caffe":  # BGR means of ImageNet (the three channels are equal, so their order does not matter)
+        x = layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0])(x)
+    else:
+        x = layers.Rescaling(1 / 127.5, offset=-1.0)(x)
+    try:
+        app = getattr(keras.applications, app_name)(
+            include_top=False, weights=_resolve_weights(arch, weights), input_tensor=x, input_shape=(size, size, 3)
+        )
+    except Exception as e:  # no network, a proxy, a truncated download: one clear message
+        if weights != "imagenet":
+            raise
+        raise WeightsUnavailable(
+            f"ImageNet weights for {arch} are not in {imagenet_weights_path(arch).parent} and could not be downloaded "
+            f"({e.__class__.__name__}: {str(e)[:120]}). On a machine with internet access, download "
+            f"{_KERAS_APPS}{rel} and put it at {imagenet_weights_path(arch)}; or build with weights=None for a "
+            f"random start."
+        ) from e
+    x = layers.Activation("linear", name=FEATURES)(app.output)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    return keras.Model(inputs, _head(x, n_classes), name=arch)
+
+
 #: Registry: name -> builder. Every builder takes ``input_shape`` and ``n_classes`` (1: sigmoid output).
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "baseline_cnn": baseline_cnn,
@@ -199,6 +276,7 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "binary_seed_cnn": binary_seed_cnn,
     "binary_compact_cnn": binary_compact_cnn,
     "pretrained": pretrained,
+    **{arch: functools.partial(imagenet_backbone, arch) for arch in IMAGENET},
 }
 
 

@@ -11,7 +11,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, shuffling and augmentation
-models_to_train = ["dcnn", "efficient_cnn"]  # architectures to train and compare with the baseline
+models_to_train = ["dcnn", "efficient_cnn"]  # to train beside the baseline; also "vgg16", "resnet50", "mobilenet_v2"
 model_kwargs = {"efficient_cnn": {"widths": [48, 96, 192]}}  # builder arguments per model
 epochs = 100  # maximum epochs per model (with a budget: an upper bound that the budget ends first)
 batch_size = 64  # images per step
@@ -48,7 +48,12 @@ baseline = experiments.load_recorded("03_baseline")
 
 # %% [markdown]
 # ## Build
-# Parameter counts and compute per image of each architecture.
+# Parameter counts and compute per image of each architecture. Besides ours, `models_to_train` takes three ImageNet
+# backbones from `keras.applications` (`vgg16`, `resnet50`, `mobilenet_v2`): the grey face is copied to three
+# channels, resized to the backbone's input (48 for VGG16 and ResNet50, 96 for MobileNetV2) and scaled as its
+# ImageNet weights expect, all inside the model. They start from ImageNet weights, read from `~/.keras/models/` or
+# downloaded there; where neither works the build stops with the file to download and where to put it, and
+# `model_kwargs = {"vgg16": {"weights": None}}` starts from random weights instead.
 
 # %%
 built = {
