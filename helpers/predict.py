@@ -44,6 +44,8 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 MEDIA_SUFFIXES = faces.PHOTO_SUFFIXES | VIDEO_SUFFIXES
 CSV_NAME, JSON_NAME = "predictions.csv", "predictions.json"
 OWN_SUFFIXES = ("_annotated.jpg", "_annotated.mp4")
+#: Photos read and detected before their faces are classified together in one batched model call.
+PHOTO_BATCH = 32
 COLUMNS = ["source", "output", "frame", "x", "y", "w", "h", "detector_confidence", "label", "confidence"]
 
 
@@ -258,14 +260,34 @@ class _Run:
     def rows(self, preds, source: str, output: str, frame: int | None) -> list[dict]:
         return [{**f.as_row(source), "output": output, "frame": frame} for f in preds]
 
-    def photo(self, path: Path, output: PurePosixPath) -> None:
+    def photos(self, batch: list[tuple[Path, PurePosixPath]], progress=None) -> None:
+        """Read and detect each photo, then classify every face of the batch in one model call and write each photo.
+
+        A photo that cannot be read is a failure, and the others go on. On Ctrl-C during detection, the photos
+        detected so far are still classified and written before the interrupt goes on.
+        """
         from helpers.inference import annotate
 
-        image = faces.read_photo(path)
-        preds = self.classify(image)
-        self._count(preds, str(path), report=True)
-        self._save_jpg(annotate(image, preds), str(output))
-        self.writer.add(self.rows(preds, str(path), str(output), None))
+        done: list[tuple[Path, PurePosixPath, object, tuple]] = []
+        try:
+            for path, output in batch:
+                try:
+                    image = faces.read_photo(path)
+                except (faces.ImageReadError, OSError) as e:
+                    self.problems.append((str(path), str(e)))
+                    if progress is not None:
+                        progress.update()
+                    continue
+                done.append((path, output, image, self.predictor.detect_faces(image)))
+        finally:
+            predictions = self.predictor.classify_detected([d for *_, d in done])
+            for (path, output, image, _), preds in zip(done, predictions):
+                self._count(preds, str(path), report=True)
+                self._save_jpg(annotate(image, preds), str(output))
+                self.writer.add(self.rows(preds, str(path), str(output), None))
+                self.summary["inputs_done"] += 1
+                if progress is not None:
+                    progress.update()
 
     def video(self, path: Path, output: PurePosixPath, every: int, smooth: int) -> None:
         """Every frame written at the source's rate; faces classified every ``every`` frames, drawn in between."""
@@ -362,23 +384,45 @@ def run(
     state = _Run(predictor, RowWriter(out_dir, predictor.class_names), out_dir)
     state.problems += inputs.missing
     interrupted = False
+    progress = tqdm(total=len(inputs.items), desc="predicting", unit="file", disable=len(inputs.items) < 2)
     try:
-        for f, output in tqdm(inputs.items, desc="predicting", unit="file", disable=len(inputs.items) < 2):
+        for batch in _photo_batches(inputs.items):
+            if batch[0][0].suffix.lower() not in VIDEO_SUFFIXES:
+                state.photos(batch, progress)
+                continue
+            (f, output) = batch[0]
             try:
-                if f.suffix.lower() in VIDEO_SUFFIXES:
-                    state.video(f, output, video_every, smooth)
-                else:
-                    state.photo(f, output)
+                state.video(f, output, video_every, smooth)
                 state.summary["inputs_done"] += 1
             except (faces.ImageReadError, OSError) as e:
                 state.problems.append((str(f), str(e)))
+            progress.update()
         if camera is not None:
             state.camera(camera, max_camera_frames, smooth)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        progress.close()
         state.writer.close()
     return _summarise(state, inputs, interrupted)
+
+
+def _photo_batches(items: list[tuple[Path, PurePosixPath]]):
+    """The inputs in order: runs of up to :data:`PHOTO_BATCH` photos, and each video on its own."""
+    batch: list[tuple[Path, PurePosixPath]] = []
+    for item in items:
+        if item[0].suffix.lower() in VIDEO_SUFFIXES:
+            if batch:
+                yield batch
+                batch = []
+            yield [item]
+        else:
+            batch.append(item)
+            if len(batch) == PHOTO_BATCH:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def _summarise(state: _Run, inputs: Inputs, interrupted: bool) -> dict:

@@ -9,13 +9,15 @@ import pytest
 from helpers import evaluation, models, training
 from helpers.synthetic import make_synthetic_dataset
 
+from .conftest import TESTED_MODELS
+
 
 @pytest.fixture(scope="module")
 def faces():
     return make_synthetic_dataset(seed=5, sizes={"train": 0, "val": 0, "test": 14}).images[:6]
 
 
-@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+@pytest.mark.parametrize("name", TESTED_MODELS)
 def test_grad_cam_uses_last_trunk_feature_map(name, trained_models, faces):
     model = training.load_model(trained_models[name])
     layer = evaluation.feature_layer(model)

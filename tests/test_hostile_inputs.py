@@ -123,15 +123,15 @@ def test_ctrl_c_keeps_every_finished_row_and_prints_the_summary(model_file, tmp_
     out = tmp_path / "out"
     predict.run([str(src)], model_file, out)  # an earlier run's CSV, which must not survive
     calls = {"n": 0}
-    real = inference.EmotionPredictor.predict_image
+    real = inference.EmotionPredictor.detect_faces
 
-    def interrupt_third(self, img, path=None):
+    def interrupt_third(self, img):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(self, img, path)
+        return real(self, img)
 
-    monkeypatch.setattr(inference.EmotionPredictor, "predict_image", interrupt_third)
+    monkeypatch.setattr(inference.EmotionPredictor, "detect_faces", interrupt_third)
     code = predict.main([str(src), "--model", str(model_file), "--out", str(out)])
     assert code == 130
     assert "interrupted after 2 of 5 input(s)" in capsys.readouterr().out
@@ -144,7 +144,7 @@ def test_ctrl_c_keeps_every_finished_row_and_prints_the_summary(model_file, tmp_
 def test_unusable_out_is_refused_before_any_work(model_file, tmp_path, capsys, monkeypatch):
     src = tmp_path / "in"
     image(src / "a.jpg")
-    monkeypatch.setattr(inference.EmotionPredictor, "predict_image", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(inference.EmotionPredictor, "detect_faces", lambda *a: pytest.fail("work was done"))
     a_file = tmp_path / "taken"
     a_file.write_text("x")
     assert predict.main([str(src), "--model", str(model_file), "--out", str(a_file)]) == 2
@@ -312,3 +312,24 @@ def test_one_malformed_csv_row_is_one_skipped_row(tmp_path, isolated_outputs):
     assert ds.report.loaded == 3 and ds.report.seen == 4
     assert list(ds.sources) == [f"{path}:row 2", f"{path}:row 4", f"{path}:row 5"]
     assert list(ds.labels) == [0, 4, 6]
+
+
+def test_a_folder_of_photos_is_classified_in_batched_model_calls(model_file, tmp_path, centre, monkeypatch):
+    """40 photos (one unreadable): two model calls (32 and 8 photos), every readable photo's row, in order."""
+    src = tmp_path / "many"
+    for i in range(40):
+        image(src / f"p{i:02d}.jpg", 40 + 5 * i)
+    (src / "p05.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    sizes = []
+    real = inference.EmotionPredictor.classify_crops
+
+    def counting(self, crops):
+        sizes.append(len(crops))
+        return real(self, crops)
+
+    monkeypatch.setattr(inference.EmotionPredictor, "classify_crops", counting)
+    summary = predict.run([str(src)], model_file, tmp_path / "out")
+    assert sizes == [31, 8] and summary["inputs_done"] == 39 and summary["failed"] == 1
+    assert [r["source"] for r in read_rows(tmp_path / "out")] == [
+        str(src / f"p{i:02d}.jpg") for i in range(40) if i != 5
+    ]

@@ -10,6 +10,8 @@ import pytest
 
 from helpers import faces, inference, models, photos, predict, synthetic, training
 
+from .conftest import TESTED_MODELS
+
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
@@ -142,7 +144,7 @@ def test_video_frames_are_classified(model_file, tmp_path):
     assert predict.run([str(broken)], model_file, tmp_path / "out2")["failed"] == 1
 
 
-@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+@pytest.mark.parametrize("name", TESTED_MODELS)
 def test_cli_loads_every_saved_model(name, trained_models, tmp_path, capsys):
     """Each architecture, trained one step and saved by the project's own code, serves the predict CLI."""
     folder = tmp_path / "in"
