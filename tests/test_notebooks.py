@@ -290,3 +290,20 @@ def test_progress_line_prints_epoch_summaries_in_logs(tmp_path):
             time.sleep(1.5)
     assert out.getvalue() == "    m: epoch 1/2 done  val_accuracy 0.500\n"
     assert not path.exists()
+
+
+def test_the_data_choice_goes_only_to_the_notebooks_that_load_data(isolated_outputs):
+    from helpers import runner
+
+    extra = {"dataset": "ferplus", "label_mode": "probability", "seed": 1}
+    assert runner._prepare("02_preprocess_augment", "quick", extra) == {"profile": "quick", **extra}
+    assert runner._prepare("03_cnn_baseline", "quick", extra) == {"profile": "quick", "seed": 1}
+    assert "none prepared yet" in runner.describe_prepared()
+    from helpers import datasets
+    from helpers.synthetic import make_synthetic_dataset
+
+    prepared = make_synthetic_dataset(seed=0, sizes={"train": 7, "val": 7, "test": 7})
+    prepared.synthetic, prepared.name = False, "FER+"
+    prepared.report.source = "/data/ferplus"
+    datasets.save_prepared(prepared, {"profile": "smoke", "identity": prepared.identity()})
+    assert runner.describe_prepared() == "data: prepared by notebook 02 (FER+ from /data/ferplus, profile smoke)"
