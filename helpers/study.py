@@ -92,6 +92,10 @@ def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_di
     splits = evaluation.official_splits(ds)
     probs = {s: evaluation.predict_proba(result.model, x) for s, (x, _) in splits.items() if s != "test_full"}
     metrics = {s: evaluation.classification_metrics(splits[s][1], p, ds.class_names) for s, p in probs.items()}
+    flip = evaluation.predict_tta(result.model, splits["test"][0], "flip")
+    full = evaluation.classification_metrics(
+        splits["test_full"][1], np.concatenate([probs["val"], probs["test"]]), ds.class_names
+    )
     rec = {
         "arm": arm,
         "seed": cfg.seed,
@@ -106,9 +110,12 @@ def run_one(cfg: training.TrainConfig, arm: str, ds: datasets.FerDataset, out_di
         "test_accuracy": metrics["test"]["accuracy"],
         "test_macro_f1": metrics["test"]["macro_f1"],
         "test_recall": {c: v["recall"] for c, v in metrics["test"]["per_class"].items()},
-        "test_accuracy_flip": float(
-            (evaluation.predict_tta(result.model, splits["test"][0], "flip").argmax(1) == splits["test"][1]).mean()
-        ),
+        "test_accuracy_flip": float((flip.argmax(1) == splits["test"][1]).mean()),
+        "test_per_class": metrics["test"]["per_class"],
+        "test_ci": evaluation.ci_row(splits["test"][1], probs["test"]),
+        "test_flip_ci": evaluation.ci_row(splits["test"][1], flip),
+        "test_full_accuracy": full["accuracy"],
+        "test_full_macro_f1": full["macro_f1"],
         "test_pred": probs["test"].argmax(1).tolist(),
         "history": result.history.to_dict("list"),
     }
