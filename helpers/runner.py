@@ -128,6 +128,8 @@ def _prepare(name: str, profile: str, extra: dict | None) -> dict:
         params = params_for(name, profile, extra)
     except ValueError as e:
         raise SystemExit(str(e)) from None
+    if not any(k in DATA_PARAMS for k in params):
+        return params
     own = defaults(name)  # the data choice goes to the notebooks that load data (01, 02); the rest follow 02
     return {k: v for k, v in params.items() if k in own or k not in DATA_PARAMS}
 
