@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,7 +35,7 @@ import pandas as pd
 
 from helpers import config
 from helpers.datasets import DatasetError, FerDataset, LoadReport, read_npz, write_npz
-from helpers.loaders import decode_gray48, fingerprint, load_csv
+from helpers.loaders import decode_gray48, explicit_path, fingerprint, load_csv
 
 #: The vote columns of FER+'s label files, in order (8 emotions, then "unknown" and "not a face").
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
@@ -280,12 +279,8 @@ def _load_csv_pair(fer_csv: Path, new_csv: Path) -> tuple:
 
 def find_source(path: str | Path | None = None) -> Path | None:
     """A FER+ download: argument, then $FERPLUS_PATH, then data/ferplus/, then data/; None if absent."""
-    explicit = path if path is not None else os.environ.get(config.FERPLUS_ENV) or None
-    if explicit is not None:
-        p = Path(explicit).expanduser()
-        if not p.exists():
-            origin = "argument" if path is not None else f"${config.FERPLUS_ENV}"
-            raise DatasetError(f"FER+ not found at {p} (from {origin}). {config.FERPLUS_HINT}")
+    p = explicit_path(path, config.FERPLUS_ENV, "FER+", config.FERPLUS_HINT)
+    if p is not None:
         return p.parent if p.is_file() else p
     for cand in (config.DATA_DIR / "ferplus", config.DATA_DIR):
         if cand.is_dir() and (any((cand / f).is_dir() for f in FOLDERS.values()) or (cand / NEW_LABELS).is_file()):

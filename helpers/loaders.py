@@ -311,17 +311,26 @@ def load_zip(path: Path, seed: int = 0) -> tuple[np.ndarray, ...]:
 # --------------------------------------------------------------------------- discovery + cache
 
 
+def explicit_path(path: str | Path | None, env: str, what: str, hint: str) -> Path | None:
+    """``path``, else the environment variable ``env``, as a Path; None if neither is set. One that does not exist
+    is a :class:`DatasetError` naming where it came from."""
+    explicit = path if path is not None else os.environ.get(env) or None
+    if explicit is None:
+        return None
+    p = Path(explicit).expanduser()
+    if not p.exists():
+        origin = "argument" if path is not None else f"${env}"
+        raise DatasetError(f"{what} not found at {p} (from {origin}). {hint}")
+    return p
+
+
 def find_source(path: str | Path | None = None) -> Path | None:
     """Locate a FER-2013 download: argument, then $FER2013_PATH, then data/; None if absent.
 
     An explicit argument or environment variable that does not exist is a fatal error.
     """
-    explicit = path if path is not None else os.environ.get(config.DATASET_ENV) or None
-    if explicit is not None:
-        p = Path(explicit).expanduser()
-        if not p.exists():
-            origin = "argument" if path is not None else f"${config.DATASET_ENV}"
-            raise DatasetError(f"FER-2013 not found at {p} (from {origin}). {config.KAGGLE_HINT}")
+    p = explicit_path(path, config.DATASET_ENV, "FER-2013", config.KAGGLE_HINT)
+    if p is not None:
         return p
     for cand in (
         config.DATA_DIR / "fer2013.csv",

@@ -28,6 +28,14 @@ DEFAULT = "quick"
 #: Widths of our compact happy-vs-sad model in the standard profile: 481,001 parameters, 0.81% of the seed's.
 OUR_BINARY_WIDTHS = [40, 80, 160]
 
+#: Notebook 05's fine-tuning budget and learning curve in the long profiles (standard, full).
+LONG_TRANSFER = {
+    "finetune_minutes": 15.0,
+    "curve_sizes": [50, 200, 1000],
+    "curve_seeds": [0, 1, 2],
+    "curve_minutes": 1.0,
+}
+
 #: Changes to the notebooks' defaults, per profile and notebook prefix ("*" applies to every notebook).
 PROFILES: dict[str, dict[str, dict]] = {
     # the notebooks' own parameters: every training image, each model for a wall-clock budget (03: the baseline 2
@@ -65,10 +73,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         },
         "05": {
             "budget_minutes": 15.0,
-            "finetune_minutes": 15.0,
-            "curve_sizes": [50, 200, 1000],
-            "curve_seeds": [0, 1, 2],
-            "curve_minutes": 1.0,
+            **LONG_TRANSFER,
             "epochs": 200,
             "patience": 200,
             "photo_epochs": 10,
@@ -87,10 +92,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "04": {"epochs": 60, "patience": 8, "budget_minutes": None, "schedule": "plateau", "model_overrides": {}},
         "05": {
             "budget_minutes": None,
-            "finetune_minutes": 15.0,
-            "curve_sizes": [50, 200, 1000],
-            "curve_seeds": [0, 1, 2],
-            "curve_minutes": 1.0,
+            **LONG_TRANSFER,
             "epochs": 40,
             "patience": 8,
             "photo_epochs": 40,
