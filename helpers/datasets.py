@@ -36,6 +36,11 @@ class LoadReport:
         self.seen += 1
         self.skipped.append((item, reason))
 
+    def reject(self, item: str, reason: str) -> None:
+        """An item already counted as loaded, turned away afterwards (a label rule, say): loaded -> skipped."""
+        self.loaded -= 1
+        self.skipped.append((item, reason))
+
     def ok(self, n: int = 1) -> None:
         """Record ``n`` items seen and loaded."""
         self.seen += n

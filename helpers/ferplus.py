@@ -263,9 +263,7 @@ def _load_csv_pair(fer_csv: Path, new_csv: Path) -> tuple:
         elif config.USAGE_TO_SPLIT.get(row["Usage"].strip()) != splits[k]:
             why = f"Usage differs between the files: {row['Usage']!r}"
         if why:
-            report.skip(item, why)
-            report.loaded -= 1
-            report.seen -= 1  # the same face was counted as loaded by load_csv
+            report.reject(item, why)  # load_csv counted this face as loaded
         else:
             keep.append(k)
             kept_votes.append(votes)
@@ -327,9 +325,7 @@ def _drop_by_rule(raw: tuple, mode: str) -> FerDataset:
     labels, targets, reasons = apply_rule(votes, splits, mode)
     kept = labels >= 0
     for src, why in zip(np.asarray(sources)[~kept], np.asarray(reasons, dtype=object)[~kept]):
-        report.skip(src, f"label rule: {why}")
-        report.seen -= 1  # already seen once, as a loaded image
-        report.loaded -= 1
+        report.reject(src, f"label rule: {why}")
     report.notes.append(
         f"label mode {mode}: train faces by the {mode} rule, validation and test by the majority rule "
         f"(helpers/ferplus.py)"
