@@ -25,7 +25,7 @@ export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND := $(BACKEND)
 
-.PHONY: help setup setup-backends run-all run report lab sync test test-backend test-fast lint bench check-data gpu-wheels clean \
+.PHONY: help setup setup-live live setup-backends run-all run report lab sync test test-backend test-fast lint bench check-data gpu-wheels clean \
 	clean-outputs release-model
 
 help: ## List the targets with a one-line description
@@ -54,19 +54,25 @@ $(STAMP): $(REQUIREMENTS) requirements-core.txt requirements-dev.txt pyproject.t
 
 setup: $(STAMP) ## Create the environment with the pinned packages (BACKEND=jax|torch: .venv-jax|.venv-torch; GPU=1: CUDA build)
 
+setup-live: setup ## Add the live page's optional packages (Gradio; Playwright for its browser test) to .venv
+	@$(PY) -c "import gradio, playwright" 2>/dev/null || $(PY) -m pip install --quiet -r requirements-live.txt
+
+live: setup-live ## Serve the live page on http://127.0.0.1:7860: camera or photo, labelled boxes, probabilities (LIVE_ARGS='--port 8000')
+	$(PY) -m helpers live $(LIVE_ARGS)
+
 setup-backends: ## Create the environments of all three backends (for make bench and the cross-backend tests)
 	@for b in tensorflow jax torch; do $(MAKE) --no-print-directory setup BACKEND=$$b || exit 1; done
 
 run-all: setup ## Run all six notebooks with papermill (PROFILE=smoke|quick|standard|full, DATASET=ferplus), then the report
-	$(PY) -m helpers.runner --profile $(PROFILE) --dataset $(DATASET) $(if $(PARAMS),--params "$(PARAMS)")
-	$(if $(filter ferplus,$(DATASET)),FER_OUTPUTS=$${FER_OUTPUTS:-$(CURDIR)/outputs/ferplus}) $(PY) -m helpers.report
+	$(PY) -m helpers runner --profile $(PROFILE) --dataset $(DATASET) $(if $(PARAMS),--params "$(PARAMS)")
+	$(if $(filter ferplus,$(DATASET)),FER_OUTPUTS=$${FER_OUTPUTS:-$(CURDIR)/outputs/ferplus}) $(PY) -m helpers report
 
 run: setup ## Run one notebook: make run NB=03 [PROFILE=...] [PARAMS='epochs=5 seed=1']
 	@test -n "$(NB)" || { echo "usage: make run NB=03 [PROFILE=quick] [PARAMS='key=value ...']"; exit 2; }
-	$(PY) -m helpers.runner --profile $(PROFILE) --dataset $(DATASET) --only $(NB) $(if $(PARAMS),--params "$(PARAMS)")
+	$(PY) -m helpers runner --profile $(PROFILE) --dataset $(DATASET) --only $(NB) $(if $(PARAMS),--params "$(PARAMS)")
 
 report: setup ## Render executed notebooks to HTML with an index page (outputs/report/index.html)
-	$(PY) -m helpers.report
+	$(PY) -m helpers report
 
 lab: setup ## Open JupyterLab on the notebooks with the project's kernel
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)$(if $(LAB_ARGS), $(LAB_ARGS))
@@ -76,10 +82,11 @@ sync: setup ## Sync each notebook with its py:percent twin (edit either side), k
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=ERROR notebooks/*.ipynb
 
 check-data: setup ## Print the load report of your download (FER2013_PATH or data/; DATASET=ferplus: FERPLUS_PATH)
-	$(PY) -m helpers.check $(if $(filter ferplus,$(DATASET)),--ferplus)
+	$(PY) -m helpers check $(if $(filter ferplus,$(DATASET)),--ferplus)
 
 test: ## Lint, then all tests on TensorFlow (real-data tests when FER2013_PATH is set, smoke notebooks), then on JAX
 	@for b in tensorflow jax; do $(MAKE) --no-print-directory setup BACKEND=$$b || exit 1; done
+	@$(MAKE) --no-print-directory setup-live BACKEND=tensorflow
 	.venv/bin/ruff check helpers tests notebooks
 	.venv/bin/ruff format --check helpers tests notebooks
 	KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -q -ra
@@ -99,10 +106,10 @@ lint: setup ## ruff check + format check (the package, the tests and the noteboo
 	$(VENV)/bin/ruff format --check helpers tests notebooks
 
 release-model: setup ## Train, evaluate and ship the packaged model + docs/MODEL_CARD.md (real FER-2013; RELEASE_ARGS='--budget-minutes 60')
-	$(PY) -m helpers.release $(RELEASE_ARGS)
+	$(PY) -m helpers release $(RELEASE_ARGS)
 
 bench: setup-backends ## Benchmarks side by side (the backends' table included), written to outputs/bench/bench.json
-	$(PY) -m helpers.bench
+	$(PY) -m helpers bench
 
 gpu-wheels: ## Wheels of keras and its small dependencies in .whl/, to carry to a JAX GPU machine (scripts/gpu_jax.sh)
 	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PYTHON) --implementation cp \

@@ -27,7 +27,10 @@ quality_sample = 2000  # images per split (drawn from every class) for the sharp
 # %%
 # %matplotlib inline
 
-from helpers import artifacts, audit, config, datasets, display, ferplus, plots, profiles, quality, training
+from helpers import artifacts, config, training
+from helpers.data import audit, datasets, ferplus
+from helpers.evaluation import plots
+from helpers.workbook import display, profiles
 
 config.ensure_dirs()
 training.set_seed(seed)
@@ -155,7 +158,7 @@ display.table(blanks.head(20), "Near-blank images")
 # (mean absolute Laplacian) and contrast (pixel standard deviation) on a seeded random sample from every class:
 
 # %%
-processing = quality.check(ds.images, ds.labels, ds.splits, quality_sample, seed)
+processing = audit.processing_check(ds.images, ds.labels, ds.splits, quality_sample, seed)
 display.table(processing.stats, "Sharpness and contrast per split (seeded sample from every class)")
 plots.save(plots.sharpness_hist(processing.sharpness), "01_explore-sharpness", ds.synthetic)
 display.md(

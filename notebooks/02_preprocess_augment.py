@@ -28,7 +28,10 @@ n_variants = 6  # augmented copies per face
 
 import pandas as pd
 
-from helpers import artifacts, audit, config, datasets, display, ferplus, pipeline, plots, profiles, training
+from helpers import artifacts, config, training
+from helpers.data import audit, datasets, ferplus, pipeline
+from helpers.evaluation import plots
+from helpers.workbook import display, profiles
 
 config.ensure_dirs()
 training.set_seed(seed)

@@ -28,7 +28,10 @@ label_smoothing = 0.0  # label smoothing of the cross-entropy
 # %%
 # %matplotlib inline
 
-from helpers import config, datasets, display, evaluation, experiments, models, plots, profiles, training
+from helpers import config, evaluation, models, training
+from helpers.data import datasets
+from helpers.evaluation import plots
+from helpers.workbook import display, experiments, profiles
 
 config.ensure_dirs()
 training.set_seed(seed)

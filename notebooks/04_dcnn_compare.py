@@ -33,7 +33,10 @@ model_overrides = {"efficient_cnn": {"budget_minutes": 4.0}}  # per-model change
 # %matplotlib inline
 import pandas as pd
 
-from helpers import config, datasets, display, experiments, models, plots, profiles, training
+from helpers import config, models, training
+from helpers.data import datasets
+from helpers.evaluation import plots
+from helpers.workbook import display, experiments, profiles
 
 config.ensure_dirs()
 training.set_seed(seed)

@@ -49,20 +49,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import (
-    artifacts,
-    config,
-    datasets,
-    display,
-    evaluation,
-    experiments,
-    models,
-    photos,
-    plots,
-    profiles,
-    training,
-    transfer,
-)
+from helpers import artifacts, config, evaluation, models, training
+from helpers.data import datasets
+from helpers.evaluation import plots
+from helpers.inference import photos
+from helpers.workbook import display, experiments, profiles, transfer
 
 config.ensure_dirs()
 training.set_seed(seed)

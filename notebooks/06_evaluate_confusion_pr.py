@@ -32,20 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import (
-    artifacts,
-    audit,
-    config,
-    datasets,
-    display,
-    evaluation,
-    experiments,
-    inference,
-    photos,
-    plots,
-    profiles,
-    training,
-)
+from helpers import artifacts, config, evaluation, inference, training
+from helpers.data import audit, datasets
+from helpers.evaluation import plots
+from helpers.inference import photos
+from helpers.workbook import display, experiments, profiles
 
 config.ensure_dirs()
 training.set_seed(seed)

@@ -6,7 +6,7 @@
 #         FER2013_PATH=/data/fer2013 bash scripts/gpu_jax.sh [PROFILE] [NOTEBOOK ...]
 #
 # PROFILE defaults to full; the notebooks default to 02 03 04 (prepare the data, the baseline, the DCNN and our
-# model). They run in-process (python -m helpers.runner --engine python) on Keras' JAX backend; figures, metrics
+# model). They run in-process (python -m helpers runner --engine python) on Keras' JAX backend; figures, metrics
 # and .keras models land in outputs/ as usual. Bring outputs/ back and `make run-all` on any machine reuses the
 # finished training runs (same configuration and data) instead of training again.
 set -euo pipefail
@@ -25,4 +25,4 @@ fi
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 "$python" -c 'import jax, keras; print("keras", keras.__version__, "on", keras.backend.backend(), "devices:", jax.devices())'
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
-"$python" -m helpers.runner --engine python --profile "$profile" --only "${notebooks[@]}"
+"$python" -m helpers runner --engine python --profile "$profile" --only "${notebooks[@]}"

@@ -164,7 +164,7 @@ TESTED_MODELS = ("baseline_cnn", "dcnn", "efficient_cnn", "binary_seed_cnn", "bi
 def trained_models(tmp_path_factory) -> dict[str, Path]:
     """Every registered architecture after one training step through ``training.train``, saved as notebooks save it."""
     from helpers import models, training
-    from helpers.synthetic import make_synthetic_dataset
+    from helpers.data.synthetic import make_synthetic_dataset
 
     out = tmp_path_factory.mktemp("trained")
     ds = make_synthetic_dataset(seed=0, sizes={"train": 32, "val": 32, "test": 16})

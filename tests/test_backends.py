@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import backend, config, evaluation, pipeline, shipped, training
-from helpers.synthetic import make_synthetic_dataset
+from helpers import backend, config, evaluation, training
+from helpers.data import pipeline
+from helpers.data.synthetic import make_synthetic_dataset
+from helpers.models import shipped
 
 from .conftest import face
 
@@ -83,7 +85,7 @@ NO_TF_SCRIPT = """
     import json, sys, tempfile
     import numpy as np
     from helpers import evaluation, inference, training
-    from helpers.synthetic import make_synthetic_dataset
+    from helpers.data.synthetic import make_synthetic_dataset
     ds = make_synthetic_dataset(seed=0, sizes={"train": 64, "val": 32, "test": 16})
     cfg = training.TrainConfig(model="baseline_cnn", epochs=2, batch_size=32, augment="strong_mixup")
     with tempfile.TemporaryDirectory() as d:
@@ -126,7 +128,7 @@ PREDICT_SCRIPT = """
 
 
 def real_test_faces(n: int) -> np.ndarray:
-    from helpers.loaders import load_fer2013
+    from helpers.data.fer2013 import load_fer2013
 
     x, _ = load_fer2013().split("test")
     return x[np.linspace(0, len(x) - 1, n).astype(int)]
@@ -151,7 +153,7 @@ DATA_PARALLEL_SCRIPT = """
     import numpy as np
     import keras
     from helpers import backend, training
-    from helpers.synthetic import make_synthetic_dataset
+    from helpers.data.synthetic import make_synthetic_dataset
     ds = make_synthetic_dataset(seed=0, sizes={"train": 128, "val": 64, "test": 16})
     dist = backend.get_distribution()
     cfg = training.TrainConfig(model="efficient_cnn", epochs=2, batch_size=32, augment="light")
@@ -207,7 +209,7 @@ def test_batch_must_divide_over_devices(tmp_path):
 NO_JUPYTER_SCRIPT = """
     import sys
     sys.modules["IPython"] = sys.modules["papermill"] = None  # as on a GPU server with no Jupyter: imports fail
-    from helpers import runner
+    from helpers.cli import runner
     sys.exit(runner.main(["--engine", "python", "--profile", "smoke", "--only", "02", "03"]))
 """
 
@@ -240,7 +242,7 @@ def test_notebook_03_smoke_run_on_this_backend_without_jupyter(tmp_path):
 
 def test_plain_engine_names_the_failing_cell(tmp_path, monkeypatch, isolated_outputs):
     """A failing cell stops the in-process run with the notebook, the cell and the error."""
-    from helpers import runner
+    from helpers.cli import runner
 
     nb = {"cells": [
         {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "x = 1  # a parameter"},

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import bench, models
-from helpers.synthetic import make_synthetic_dataset
+from helpers import models
+from helpers.cli import bench
+from helpers.data.synthetic import make_synthetic_dataset
 
 
 def test_bench_paths_run_on_tiny_data():
@@ -24,7 +25,7 @@ def test_bench_paths_run_on_tiny_data():
 
 
 def test_detector_scoring_counts_hits_misses_and_false_alarms():
-    from helpers import faces
+    from helpers.inference import faces
 
     truth = [faces.Box(0, 0, 100, 100), faces.Box(200, 0, 100, 100)]
     dets = [
@@ -45,6 +46,23 @@ def test_detector_sets_hold_faces_where_they_say():
         assert img.shape == (320, 320, 3) and b.x >= 0 and b.x + b.w <= 320 and b.y + b.h <= 320
         assert np.std(img[b.y : b.y + b.h, b.x : b.x + b.w].astype(float)) > 0
     assert all(not boxes for _, boxes in sets["face_free"])
+
+
+def test_webcam_frames_hold_their_faces_and_the_live_bench_scores_them():
+    test_faces = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 20}).images
+    frames = bench.webcam_frames(test_faces, n=5, seed=0)
+    for img, boxes in frames:
+        assert img.shape == (480, 640, 3) and 1 <= len(boxes) <= 2
+        for b in boxes:
+            assert 80 <= b.w <= 220 and b.x + b.w <= 640 and b.y + b.h <= 480
+            assert np.std(img[b.y : b.y + b.h, b.x : b.x + b.w].astype(float)) > 0
+        if len(boxes) == 2:
+            assert boxes[0].x + boxes[0].w <= boxes[1].x  # side by side, never overlapping
+    live = bench.bench_live(test_faces, n=3, seed=0)
+    assert "haar" in live
+    for r in live.values():
+        assert r["frames_per_s"] > 0 and 0 <= r["found"] <= r["faces"]
+    assert "live 640x480" in bench.format_table({"live": live})
 
 
 def test_backend_bench_runs_every_installed_backend_on_the_same_data():

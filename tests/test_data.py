@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import check, config, datasets, loaders, photos
+from helpers import config
+from helpers.cli import check
+from helpers.data import datasets, fer2013
+from helpers.inference import photos
 
 
 def reasons(report: datasets.LoadReport) -> dict[str, str]:
@@ -19,7 +22,7 @@ def reasons(report: datasets.LoadReport) -> dict[str, str]:
 
 
 def test_folder_layout_exact_report(folder_layout, isolated_outputs):
-    ds = loaders.load_fer2013(folder_layout, use_cache=False)
+    ds = fer2013.load_fer2013(folder_layout, use_cache=False)
     r = ds.report
     assert (r.seen, r.loaded, len(r.skipped)) == (15, 9, 6)
     assert r.balanced
@@ -39,18 +42,18 @@ def test_folder_layout_exact_report(folder_layout, isolated_outputs):
 
 
 def test_zip_layout_same_as_folders(zip_layout, isolated_outputs):
-    ds = loaders.load_fer2013(zip_layout, use_cache=False)
+    ds = fer2013.load_fer2013(zip_layout, use_cache=False)
     r = ds.report
     assert r.layout == "zip"
     assert (r.seen, r.loaded, len(r.skipped)) == (15, 9, 6)
     assert {s: int((ds.splits == s).sum()) for s in config.SPLITS} == {"train": 4, "val": 2, "test": 3}
     assert sorted(reasons(r).values()) == sorted(
-        reasons(loaders.load_fer2013(zip_layout.parent / "fer", use_cache=False).report).values()
+        reasons(fer2013.load_fer2013(zip_layout.parent / "fer", use_cache=False).report).values()
     )
 
 
 def test_csv_exact_report(csv_file, isolated_outputs):
-    ds = loaders.load_fer2013(csv_file, use_cache=False)
+    ds = fer2013.load_fer2013(csv_file, use_cache=False)
     r = ds.report
     assert (r.seen, r.loaded) == (9, 4) and r.balanced
     got = reasons(r)
@@ -70,25 +73,25 @@ def test_csv_missing_usage_column_is_fatal(tmp_path):
     p = tmp_path / "fer2013.csv"
     p.write_text('emotion,pixels\n0,"1 2 3"\n')
     with pytest.raises(datasets.DatasetError, match=r"lacks required column\(s\) \['Usage'\].*Kaggle"):
-        loaders.load_fer2013(p, use_cache=False)
+        fer2013.load_fer2013(p, use_cache=False)
 
 
 def test_missing_path_says_where_to_put_it(tmp_path):
     with pytest.raises(datasets.DatasetError, match="not found.*fer2013.csv.*FER2013_PATH"):
-        loaders.load_fer2013(tmp_path / "nope")
+        fer2013.load_fer2013(tmp_path / "nope")
 
 
 def test_env_var_pointing_nowhere_is_fatal(monkeypatch, tmp_path):
     monkeypatch.setenv(config.DATASET_ENV, str(tmp_path / "missing"))
     with pytest.raises(datasets.DatasetError, match=r"\$FER2013_PATH"):
-        loaders.load_fer2013()
+        fer2013.load_fer2013()
 
 
 def test_all_items_bad_is_fatal(tmp_path):
     (tmp_path / "train" / "happy").mkdir(parents=True)
     (tmp_path / "train" / "happy" / "x.jpg").write_bytes(b"")
     with pytest.raises(datasets.DatasetError, match="no loadable images.*1 items seen"):
-        loaders.load_fer2013(tmp_path, use_cache=False)
+        fer2013.load_fer2013(tmp_path, use_cache=False)
 
 
 def test_unprefixed_test_files_split_stratified(tmp_path, isolated_outputs):
@@ -101,26 +104,26 @@ def test_unprefixed_test_files_split_stratified(tmp_path, isolated_outputs):
             p.write_bytes(jpeg(i))
     (tmp_path / "train" / "happy").mkdir(parents=True)
     (tmp_path / "train" / "happy" / "t.jpg").write_bytes(jpeg(99))
-    ds = loaders.load_fer2013(tmp_path, use_cache=False, seed=3)
+    ds = fer2013.load_fer2013(tmp_path, use_cache=False, seed=3)
     for c in (3, 4):
         assert ((ds.splits == "val") & (ds.labels == c)).sum() == 5
         assert ((ds.splits == "test") & (ds.labels == c)).sum() == 5
     assert any("stratified" in n and "seed 3" in n for n in ds.report.notes)
-    again = loaders.load_fer2013(tmp_path, use_cache=False, seed=3)
+    again = fer2013.load_fer2013(tmp_path, use_cache=False, seed=3)
     assert list(again.splits) == list(ds.splits)
 
 
 def test_cache_is_used_and_invalidated(folder_layout, isolated_outputs):
-    first = loaders.load_fer2013(folder_layout)
+    first = fer2013.load_fer2013(folder_layout)
     caches = list(config.CACHE_DIR.glob("*.npz"))
     assert len(caches) == 1
-    again = loaders.load_fer2013(folder_layout)
+    again = fer2013.load_fer2013(folder_layout)
     np.testing.assert_array_equal(first.images, again.images)
     assert again.report.to_dict() == first.report.to_dict()
     from tests.conftest import jpeg
 
     (folder_layout / "train" / "sad" / "Training_new.jpg").write_bytes(jpeg(50))
-    changed = loaders.load_fer2013(folder_layout)
+    changed = fer2013.load_fer2013(folder_layout)
     assert changed.report.loaded == first.report.loaded + 1
     assert len(list(config.CACHE_DIR.glob("*.npz"))) == 1  # the stale cache was pruned
 
@@ -128,18 +131,18 @@ def test_cache_is_used_and_invalidated(folder_layout, isolated_outputs):
 def test_discovery_falls_back_to_synthetic(monkeypatch, tmp_path):
     monkeypatch.delenv(config.DATASET_ENV, raising=False)
     monkeypatch.setattr(config, "DATA_DIR", tmp_path)
-    ds = loaders.load_fer2013()
+    ds = fer2013.load_fer2013()
     assert ds.synthetic and ds.identity()["name"] == config.SYNTHETIC_LABEL
     assert config.SYNTHETIC_LABEL in datasets.format_report(ds)
     with pytest.raises(datasets.DatasetError, match="No FER-2013 found"):
-        loaders.load_fer2013(allow_synthetic=False)
+        fer2013.load_fer2013(allow_synthetic=False)
 
 
 def test_discovery_finds_data_dir(monkeypatch, folder_layout, isolated_outputs):
     monkeypatch.delenv(config.DATASET_ENV, raising=False)
     monkeypatch.setattr(config, "DATA_DIR", folder_layout.parent)
     folder_layout.rename(folder_layout.parent / "fer2013")
-    assert loaders.find_source() == folder_layout.parent / "fer2013"
+    assert fer2013.find_source() == folder_layout.parent / "fer2013"
 
 
 def test_cli_check(folder_layout, capsys, isolated_outputs):
@@ -164,7 +167,7 @@ def test_class_folders_photos(photo_folders):
 
 
 def test_exif_orientation_honoured(photo_folders):
-    from helpers.faces import read_photo
+    from helpers.inference.faces import read_photo
 
     assert read_photo(photo_folders / "sad" / "rotated.jpg").shape == (60, 20, 3)
 
@@ -189,7 +192,7 @@ def test_parse_pixels_vectorised_matches_loop():
     import pandas as pd
 
     rows = [" ".join(map(str, np.random.default_rng(i).integers(0, 256, 2304))) for i in range(5)]
-    imgs, valid, _ = loaders.parse_pixels(pd.Series(rows))
+    imgs, valid, _ = fer2013.parse_pixels(pd.Series(rows))
     loop = np.stack([np.array(r.split(), dtype="float32").reshape(48, 48) for r in rows])
     assert valid.all()
     np.testing.assert_array_equal(imgs, loop.astype(np.uint8))
@@ -206,7 +209,7 @@ def test_parse_pixels_names_each_bad_row():
     rows[5] = rows[5].replace("1", "x", 1)  # not a number
     rows[6] = "300 " + rows[6].split(" ", 1)[1]  # out of range
     rows[8] = ""
-    imgs, valid, reasons = loaders.parse_pixels(pd.Series(rows))
+    imgs, valid, reasons = fer2013.parse_pixels(pd.Series(rows))
     assert valid.tolist() == [True, True, True, False, True, False, False, True, False]
     assert reasons[3] == "wrong pixel count: 2305 (expected 2304)"
     assert reasons[5] == reasons[8] == "malformed pixels: not space-separated integers"
@@ -217,7 +220,7 @@ def test_parse_pixels_names_each_bad_row():
 
 @pytest.mark.realdata
 def test_real_fer2013_official_counts(real_path):
-    ds = loaders.load_fer2013(real_path)
+    ds = fer2013.load_fer2013(real_path)
     r = ds.report
     assert r.balanced and len(r.skipped) == 0
     assert {s: int((ds.splits == s).sum()) for s in config.SPLITS} == {"train": 28709, "val": 3589, "test": 3589}
@@ -246,7 +249,7 @@ def _write_layout(root: Path, blur_train: bool) -> Path:
     """A small FER-2013 folder layout from synthetic faces; training images optionally Gaussian-blurred."""
     import cv2
 
-    from helpers.synthetic import make_synthetic_dataset
+    from helpers.data.synthetic import make_synthetic_dataset
 
     ds = make_synthetic_dataset(seed=2, sizes={"train": 280, "val": 140, "test": 140})
     prefix = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -273,22 +276,22 @@ def test_check_warns_when_train_is_processed_differently(tmp_path, capsys, isola
 
 def test_quality_sample_draws_from_every_class():
     """Folder layouts are sorted by class: the first N images would all be one class."""
-    from helpers import quality
+    from helpers.data import audit
 
     labels = np.repeat(np.arange(7), 100)
     splits = np.array(["train"] * 700)
-    idx = quality.sample_indices(labels, splits, "train", 70, seed=0)
+    idx = audit.sample_indices(labels, splits, "train", 70, seed=0)
     assert len(idx) == 70 and set(labels[idx]) == set(range(7))
-    assert not np.array_equal(idx, quality.sample_indices(labels, splits, "train", 70, seed=1))
-    np.testing.assert_array_equal(idx, quality.sample_indices(labels, splits, "train", 70, seed=0))
+    assert not np.array_equal(idx, audit.sample_indices(labels, splits, "train", 70, seed=1))
+    np.testing.assert_array_equal(idx, audit.sample_indices(labels, splits, "train", 70, seed=0))
 
 
 @pytest.mark.realdata
 def test_real_fer2013_train_and_test_processed_alike(real_path, isolated_outputs):
-    from helpers import quality
+    from helpers.data import audit
 
-    ds = loaders.load_fer2013(real_path)
-    processing = quality.check(ds.images, ds.labels, ds.splits)
+    ds = fer2013.load_fer2013(real_path)
+    processing = audit.processing_check(ds.images, ds.labels, ds.splits)
     stats, warnings = processing.stats, processing.warnings
     assert warnings == [], warnings
     assert set(stats.index) == {"train", "val", "test"} and (stats["sampled"] == 2000).all()

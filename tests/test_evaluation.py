@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import evaluation, models, training
-from helpers.synthetic import make_synthetic_dataset
+from helpers.data.synthetic import make_synthetic_dataset
 
 from .conftest import TESTED_MODELS
 
@@ -145,7 +145,7 @@ def test_robustness_table_is_relative_to_the_unperturbed_images():
 
 
 def test_accuracy_with_and_without_images_seen_elsewhere():
-    from helpers import audit
+    from helpers.data import audit
 
     x = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 6}).images[:6]
     train = np.concatenate([x[:2], np.zeros((3, 48, 48), np.uint8)])
@@ -159,7 +159,7 @@ def test_accuracy_with_and_without_images_seen_elsewhere():
 
 
 def test_comparison_table_keeps_test_numbers_out_of_the_validation_view():
-    from helpers import experiments
+    from helpers.workbook import experiments
 
     summary = {"model": "m", "params": 10, "train_minutes": 1.0, "images_seen": 64, "val_accuracy": 0.5}
     summary |= {"test_accuracy": 0.4, "test_macro_f1": 0.3, "test_full_accuracy": 0.45}

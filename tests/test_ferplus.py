@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import config, datasets, ferplus, pipeline
-from helpers.datasets import DatasetError
+from helpers import config
+from helpers.data import datasets, ferplus, pipeline
+from helpers.data.datasets import DatasetError
 
 from .conftest import face
 
@@ -212,7 +213,7 @@ def test_prepared_data_keeps_class_names_votes_and_targets(ferplus_folders, isol
 
 
 def test_study_compares_label_modes_and_transfer_on_the_same_test_faces(ferplus_folders, isolated_outputs, monkeypatch):
-    from helpers import study
+    from helpers.cli import study
 
     monkeypatch.setenv(config.FERPLUS_ENV, str(ferplus_folders))
     out = isolated_outputs / "study"

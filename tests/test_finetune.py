@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import faces, finetune, inference, models, photos, predict, synthetic, training
+from helpers import inference, models, training
+from helpers.cli import finetune as finetune_command
+from helpers.cli import predict
+from helpers.data import synthetic
+from helpers.inference import faces, photos
+from helpers.training import finetune
 
 
 class FaceUnlessBlank:
@@ -43,7 +48,7 @@ def small_base(tmp_path):
 
 def test_finetune_command_trains_on_my_classes_and_predict_names_them(user_folders, small_base, tmp_path, capsys):
     out = tmp_path / "calm_stressed.keras"
-    done = finetune.run(user_folders, out, base=small_base, budget_minutes=0.05)
+    done = finetune_command.run(user_folders, out, base=small_base, budget_minutes=0.05)
     printed = capsys.readouterr()
     assert f"skipped {user_folders / 'calm' / 'blank.png'}: no face found" in printed.err
     assert "20 face(s) in 2 classes (calm 10, stressed 10); 1 skipped" in printed.out
@@ -83,7 +88,7 @@ def test_learning_curve_trains_each_approach_on_seeded_samples_and_says_what_rea
     """transfer.learning_curve: one run per (size, seed, approach) on the same test faces; the summary reads it back."""
     import pandas as pd
 
-    from helpers import transfer
+    from helpers.workbook import transfer
 
     rng = np.random.default_rng(0)
     faces_ = rng.integers(0, 255, (60, 48, 48), dtype=np.uint8)

@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import datasets, faces, inference, loaders, models, photos, predict, training
+from helpers import inference, models, training
+from helpers.cli import predict
+from helpers.data import datasets, fer2013
+from helpers.inference import faces, photos
 
 from .conftest import csv_row, jpeg, pix
 
@@ -274,7 +277,7 @@ def test_damaged_zip_member_is_skipped_and_named(tmp_path, isolated_outputs):
     start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 100
     raw[start] ^= 0xFF  # flip a byte inside the member's data: its CRC no longer matches
     path.write_bytes(bytes(raw))
-    ds = loaders.load_fer2013(path, use_cache=False)
+    ds = fer2013.load_fer2013(path, use_cache=False)
     reasons = dict(ds.report.skipped)
     assert list(reasons) == [f"{path}/train/happy/Training_1.jpg"]
     assert reasons[f"{path}/train/happy/Training_1.jpg"].startswith("corrupt zip member")
@@ -289,7 +292,7 @@ def test_a_missing_split_is_an_error_that_says_where_it_belongs(present, tmp_pat
         (root / present / "happy").mkdir(parents=True, exist_ok=True)
         (root / present / "happy" / name).write_bytes(jpeg(i))
     with pytest.raises(datasets.DatasetError, match="incomplete FER-2013: no ") as e:
-        loaders.load_fer2013(root, use_cache=False)
+        fer2013.load_fer2013(root, use_cache=False)
     what = str(e.value).split("incomplete FER-2013: ")[1].split(". A complete download")[0]
     if present == "test":
         assert what.startswith("no train split (train/<class>/ images); no val split (test/<class>/ images")
@@ -307,7 +310,7 @@ def test_one_malformed_csv_row_is_one_skipped_row(tmp_path, isolated_outputs):
     ]
     path = tmp_path / "fer2013.csv"
     path.write_text("\n".join(lines) + "\n")
-    ds = loaders.load_fer2013(path, use_cache=False)
+    ds = fer2013.load_fer2013(path, use_cache=False)
     assert dict(ds.report.skipped) == {f"{path}:row 3": "malformed row: expected 3 fields, saw 4"}
     assert ds.report.loaded == 3 and ds.report.seen == 4
     assert list(ds.sources) == [f"{path}:row 2", f"{path}:row 4", f"{path}:row 5"]

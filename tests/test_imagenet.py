@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import models, training
+from helpers.models import registry
 
 
 def test_every_backbone_takes_grey_faces_and_exposes_its_feature_map():
@@ -28,12 +29,12 @@ def test_weights_come_from_a_locally_written_file(tmp_path):
 
 def test_a_cached_imagenet_file_is_used_without_the_network(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert models._resolve_weights("vgg16", "imagenet") == "imagenet"  # not cached: Keras would download it
+    assert registry._resolve_weights("vgg16", "imagenet") == "imagenet"  # not cached: Keras would download it
     cached = models.imagenet_weights_path("vgg16")
     assert cached == tmp_path / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")
-    assert models._resolve_weights("vgg16", "imagenet") == str(cached)
+    assert registry._resolve_weights("vgg16", "imagenet") == str(cached)
 
 
 def test_missing_weights_name_the_file_and_where_it_goes(tmp_path, monkeypatch):

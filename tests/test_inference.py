@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import faces, inference, models, photos, predict, synthetic, training
+from helpers import inference, models, training
+from helpers.cli import predict
+from helpers.data import synthetic
+from helpers.inference import faces, photos
 
 from .conftest import TESTED_MODELS
 
@@ -96,7 +99,7 @@ def _detector_params():
 @pytest.mark.parametrize("detector", _detector_params())
 def test_multi_face_photos_real(detector, real_path, model_file, tmp_path):
     """Group photos tiled from real FER-2013 test faces, plus no-face and broken files: exact counts."""
-    from helpers.loaders import load_fer2013
+    from helpers.data.fer2013 import load_fer2013
 
     ds = load_fer2013(real_path)
     x, _ = ds.split("test")

@@ -11,8 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import backend, models, pipeline, profiles, training
-from helpers.synthetic import make_synthetic_dataset
+from helpers import backend, models, training
+from helpers.data import pipeline
+from helpers.data.synthetic import make_synthetic_dataset
+from helpers.training import fit
+from helpers.workbook import profiles
 
 TINY = {"train": 192, "val": 64, "test": 64}
 
@@ -138,7 +141,7 @@ def test_saved_model_loads_safely(tiny, tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys, keras
     from helpers import training
-    from helpers.synthetic import make_synthetic_dataset
+    from helpers.data.synthetic import make_synthetic_dataset
     ds = make_synthetic_dataset(seed=0, sizes={"train": 192, "val": 64, "test": 64})
 
     class Kill(keras.callbacks.Callback):
@@ -201,7 +204,7 @@ STRATEGY_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from helpers import training
-    from helpers.synthetic import make_synthetic_dataset
+    from helpers.data.synthetic import make_synthetic_dataset
     ds = make_synthetic_dataset(seed=0, sizes={"train": 128, "val": 80, "test": 32})  # Keras needs a full first batch
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     cfg = training.TrainConfig(model="efficient_cnn", epochs=2, batch_size=32, augment="none", lr=1e-3)
@@ -307,7 +310,7 @@ def test_images_seen_counts_the_steps_of_each_epoch(tmp_path):
     """A budget can end an epoch early: only the steps taken count."""
     model = models.compile_model(models.baseline_cnn(), 1e-3)
     cfg = _cfg(batch_size=32)
-    state = training._fresh_state(cfg, "k", "d")
+    state = fit._fresh_state(cfg, "k", "d")
     stopper = training.ResumableEarlyStopping(monitor="val_accuracy", mode="max", patience=5)
     commit = training.EpochCommit(tmp_path, cfg, state, n_train=1000, stopper=stopper, stateful=[stopper])
     for cb in (stopper, commit):
@@ -359,7 +362,7 @@ def test_early_stopping_counters_survive_a_resume(tiny, tmp_path):
 
 def test_commit_leaves_the_previous_epoch_current_when_writing_fails(tmp_path, monkeypatch):
     model = models.compile_model(models.baseline_cnn(), 1e-3)
-    state = training._fresh_state(_cfg(), "k", "d")
+    state = fit._fresh_state(_cfg(), "k", "d")
     state["epoch"] = 1
     training.commit_epoch(tmp_path, 1, model, state, improved=True)
 

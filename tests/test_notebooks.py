@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config, profiles
-from helpers.profiles import NOTEBOOKS, params_for
-from helpers.runner import describe_data, parse_params
+from helpers import config
+from helpers.cli.runner import describe_data, parse_params
+from helpers.workbook import profiles
+from helpers.workbook.profiles import NOTEBOOKS, params_for
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -156,7 +157,7 @@ def _run_all(out: Path, env_extra: dict, args: tuple[str, ...] = ()) -> subproce
     env = {k: v for k, v in os.environ.items() if k != config.DATASET_ENV}
     env.update(FER_OUTPUTS=str(out), TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
     proc = subprocess.run(
-        [sys.executable, "-m", "helpers.runner", "--profile", "smoke", *args],
+        [sys.executable, "-m", "helpers.cli.runner", "--profile", "smoke", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -164,7 +165,7 @@ def _run_all(out: Path, env_extra: dict, args: tuple[str, ...] = ()) -> subproce
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = subprocess.run(
-        [sys.executable, "-m", "helpers.report"], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "helpers.cli.report"], env=env, capture_output=True, text=True, timeout=300
     )
     assert report.returncode == 0, report.stderr[-2000:]
     return proc
@@ -281,7 +282,7 @@ def test_progress_line_prints_epoch_summaries_in_logs(tmp_path):
     import io
     import time
 
-    from helpers.runner import ProgressLine
+    from helpers.cli.runner import ProgressLine
 
     path, out = tmp_path / "progress", io.StringIO()
     with ProgressLine(path, out):
@@ -293,14 +294,14 @@ def test_progress_line_prints_epoch_summaries_in_logs(tmp_path):
 
 
 def test_the_data_choice_goes_only_to_the_notebooks_that_load_data(isolated_outputs):
-    from helpers import runner
+    from helpers.cli import runner
 
     extra = {"dataset": "ferplus", "label_mode": "probability", "seed": 1}
     assert runner._prepare("02_preprocess_augment", "quick", extra) == {"profile": "quick", **extra}
     assert runner._prepare("03_cnn_baseline", "quick", extra) == {"profile": "quick", "seed": 1}
     assert "none prepared yet" in runner.describe_prepared()
-    from helpers import datasets
-    from helpers.synthetic import make_synthetic_dataset
+    from helpers.data import datasets
+    from helpers.data.synthetic import make_synthetic_dataset
 
     prepared = make_synthetic_dataset(seed=0, sizes={"train": 7, "val": 7, "test": 7})
     prepared.synthetic, prepared.name = False, "FER+"

@@ -8,7 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import evaluation, inference, photos, predict, release, shipped, synthetic, training
+from helpers import evaluation, inference, training
+from helpers.cli import predict, release
+from helpers.data import synthetic
+from helpers.inference import photos
+from helpers.models import shipped
 
 
 def copy_shipped(tmp_path):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from helpers import profiles, study
+from helpers.cli import study
+from helpers.workbook import profiles
 
 
 def test_epochs_for_converts_minutes_at_a_rate_into_whole_epochs():
