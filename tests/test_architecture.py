@@ -95,3 +95,19 @@ def test_the_data_layer_knows_nothing_of_models_training_or_photos():
 def test_the_layer_imports_are_real():
     """The graph is not empty by accident: the notebook support imports training and evaluation."""
     assert {"training", "evaluation"} <= GRAPH["workbook.experiments"]
+
+
+def test_every_command_is_a_cli_module_with_main_and_the_dispatcher_lists_it(capsys):
+    import importlib
+
+    from helpers.__main__ import COMMANDS, main
+
+    cli_modules = {p.stem for p in (PACKAGE / "cli").glob("*.py") if p.stem != "__init__"}
+    assert set(COMMANDS) == cli_modules
+    for command in COMMANDS:
+        assert callable(importlib.import_module(f"helpers.cli.{command}").main), command
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(c in listed for c in COMMANDS)
+    assert main(["no-such-command"]) == 2 and "unknown command" in capsys.readouterr().err
+    assert main([]) == 2

@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", default=None, help=f"face detector: auto, {', '.join(faces.DETECTORS)}")
     ap.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
     ap.add_argument("--port", type=int, default=7860, help="port to serve on")
+    ap.add_argument(
+        "--max-side",
+        type=int,
+        default=faces.LIVE_MAX_SIDE,
+        help="frames are searched at this size (longer side)",
+    )
     ap.add_argument("--smooth", type=int, default=5, help="frames each face's probabilities are averaged over")
     args = ap.parse_args(argv)
     try:
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        predictor = EmotionPredictor(args.model, detector=args.detector)
+        predictor = EmotionPredictor(args.model, detector=args.detector, max_side=args.max_side)
     except ModelLoadError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -324,6 +324,7 @@ class _Run:
             self.problems.append((f"camera {index}", "cannot open camera"))
             return
         smoother = TrackSmoother(smooth)
+        photo_side, self.predictor.max_side = self.predictor.max_side, faces.LIVE_MAX_SIDE  # live: frames at half size
         try:
             for i in range(frames):
                 ok, frame = cap.read()
@@ -337,6 +338,7 @@ class _Run:
                 self.writer.add(self.rows(preds, f"camera {index}", name, i))
         finally:
             cap.release()
+            self.predictor.max_side = photo_side
 
     def _save_jpg(self, rgb, name: str) -> None:
         """An annotated RGB image as ``<out_dir>/<name>``, written atomically."""

@@ -25,6 +25,10 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 #: Photos are searched for faces at most this many pixels on their longer side (the crop keeps full resolution),
 #: which bounds the detector's memory and time whatever the camera: a 48-megapixel photo is detected at 1600 px.
 DETECT_MAX_SIDE = 1600
+#: Live video (the live page, ``--camera``) is searched at most this many pixels on its longer side: a 640x480 frame
+#: at half size, where MTCNN still finds faces from about 40 pixels (a webcam's faces are larger) in a quarter of
+#: the time. ``make bench`` (part ``live``) measures both settings on the same frames.
+LIVE_MAX_SIDE = 320
 
 
 class ImageReadError(ValueError):

@@ -109,7 +109,8 @@ class EmotionPredictor:
     ``model``: a model, a ``.keras`` file, or None for the shipped model (:mod:`helpers.models.shipped`), whose manifest
     also sets ``tta`` (``flip``: average each face with its mirror image; chosen on validation). Class names:
     ``class_names``, else those stored in the model file (:func:`training.read_class_names`), else
-    :func:`default_class_names`.
+    :func:`default_class_names`. Faces are searched in the image shrunk to at most ``max_side`` pixels
+    (:data:`faces.DETECT_MAX_SIDE` for photos, :data:`faces.LIVE_MAX_SIDE` for live video) and cropped at full size.
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class EmotionPredictor:
         detector: str | None = None,
         align: bool = False,
         tta: str | None = None,
+        max_side: int = faces.DETECT_MAX_SIDE,
     ):
         stored: tuple[str, ...] | None = None
         self.source = "given model"
@@ -135,7 +137,7 @@ class EmotionPredictor:
         if (tta or "none") not in ("none", "flip"):
             raise ValueError(f"unknown test-time augmentation {tta!r}: choose none or flip")
         self.tta = tta or "none"
-        self.margin, self.align = margin, align
+        self.margin, self.align, self.max_side = margin, align, max_side
         self.detector = faces.get_detector(detector)
         self.size, self.channels = self.model.input_shape[1], self.model.input_shape[3]
         self._forward = backend.compiled_forward(self.model)
@@ -150,7 +152,7 @@ class EmotionPredictor:
 
     def detect_faces(self, image: np.ndarray) -> tuple[list, list[np.ndarray]]:
         """The faces of an RGB image, largest first: (detections, grey face crops)."""
-        found = faces.detect_scaled(self.detector, image)
+        found = faces.detect_scaled(self.detector, image, self.max_side)
         return found, [faces.crop_face(image, d, self.margin, align=self.align) for d in found]
 
     def classify_detected(self, detected: list[tuple[list, list[np.ndarray]]]) -> list[list[FacePrediction]]:
