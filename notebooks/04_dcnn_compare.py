@@ -12,7 +12,7 @@
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, shuffling and augmentation
 models_to_train = ["dcnn", "efficient_cnn"]  # to train beside the baseline; also "vgg16", "resnet50", "mobilenet_v2"
-model_kwargs = {"efficient_cnn": {"widths": [48, 96, 192]}}  # builder arguments per model
+model_kwargs = {"dcnn": {"width": 16}, "efficient_cnn": {"widths": [48, 96, 192]}}  # builder arguments per model
 epochs = 100  # maximum epochs per model (with a budget: an upper bound that the budget ends first)
 batch_size = 64  # images per step
 lr = 2e-3  # peak learning rate for every model here
