@@ -21,7 +21,7 @@ budget_minutes = 0.75  # wall-clock training minutes of each from-scratch FER mo
 epochs = 30  # maximum epochs of each FER model (with a budget, an upper bound the budget normally ends first)
 patience = 3  # early-stopping patience (epochs without val_auc improvement)
 schedule = "cosine"  # learning rate: "cosine" or "linear" decay to zero (over the budget, else over `epochs`)
-photo_epochs = 8  # maximum epochs of the compact model on the photo folders (part B)
+photo_epochs = 4  # maximum epochs of the compact model on the photo folders (part B)
 batch_size = 32  # images per step
 compact_widths = [16, 32, 64]  # channels of the compact model's three stages ([40, 80, 160]: 0.81% of the seed's)
 compact_optimizer = "adam"  # optimizer of the compact model: "adam", "adamw" (decoupled weight decay) or "sgd"
@@ -29,7 +29,7 @@ compact_lr = 1e-3  # peak learning rate of the compact model
 compact_weight_decay = 0.0  # decoupled weight decay of the compact model
 seed_lr = 1e-4  # Adam peak learning rate of the seed architecture (its published 1e-5 barely moves in a short budget)
 augment = "light"  # augmentation preset
-n_demo_photos = 600  # photos generated when photos_path is None
+n_demo_photos = 300  # photos generated when photos_path is None
 detector = "auto"  # face detector for the face-crop pipeline: "auto" (best installed), "mtcnn" or "haar"
 seven_class_models = ["baseline_cnn", "dcnn", "efficient_cnn"]  # saved multi-class models also scored on happy vs sad
 finetune_base = None  # model the fine-tuned approach starts from: None = the shipped FER-2013 model, or a .keras path
