@@ -49,6 +49,8 @@ def test_detector_sets_hold_faces_where_they_say():
 
 
 def test_webcam_frames_hold_their_faces_and_the_live_bench_scores_them():
+    from helpers.inference import faces
+
     test_faces = make_synthetic_dataset(seed=0, sizes={"train": 0, "val": 0, "test": 20}).images
     frames = bench.webcam_frames(test_faces, n=5, seed=0)
     for img, boxes in frames:
@@ -59,7 +61,7 @@ def test_webcam_frames_hold_their_faces_and_the_live_bench_scores_them():
         if len(boxes) == 2:
             assert boxes[0].x + boxes[0].w <= boxes[1].x  # side by side, never overlapping
     live = bench.bench_live(test_faces, n=3, seed=0)
-    assert {"haar@640px", "haar@320px"} <= set(live)
+    assert {"haar@640px", f"haar@{faces.LIVE_MAX_SIDE}px"} <= set(live)
     for r in live.values():
         assert r["frames_per_s"] > 0 and 0 <= r["found"] <= r["faces"]
     assert "live 640x480" in bench.format_table({"live": live})

@@ -324,7 +324,7 @@ class _Run:
             self.problems.append((f"camera {index}", "cannot open camera"))
             return
         smoother = TrackSmoother(smooth)
-        photo_side, self.predictor.max_side = self.predictor.max_side, faces.LIVE_MAX_SIDE  # live: frames at half size
+        photo_side, self.predictor.max_side = self.predictor.max_side, faces.LIVE_MAX_SIDE  # live: small frames
         try:
             for i in range(frames):
                 ok, frame = cap.read()

@@ -26,9 +26,9 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 #: which bounds the detector's memory and time whatever the camera: a 48-megapixel photo is detected at 1600 px.
 DETECT_MAX_SIDE = 1600
 #: Live video (the live page, ``--camera``) is searched at most this many pixels on its longer side: a 640x480 frame
-#: at half size, where MTCNN still finds faces from about 40 pixels (a webcam's faces are larger) in a quarter of
-#: the time. ``make bench`` (part ``live``) measures both settings on the same frames.
-LIVE_MAX_SIDE = 320
+#: at less than a third of its size, where MTCNN still finds faces from about 64 pixels of the frame (a webcam's are
+#: larger). ``make bench`` (part ``live``) measures this setting against full-size frames on the same frames.
+LIVE_MAX_SIDE = 200
 
 
 class ImageReadError(ValueError):
