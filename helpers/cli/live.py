@@ -53,7 +53,7 @@ def build(predictor: EmotionPredictor, smooth: int = 5):
         if photo is None:
             return None, {}, ""
         rgb = np.ascontiguousarray(photo[..., :3]) if photo.ndim == 3 else np.repeat(photo[..., None], 3, -1)
-        preds = predictor.predict_image(rgb).faces
+        preds = predictor.predict_image(rgb, max_side=faces.DETECT_MAX_SIDE).faces  # a photo: searched at full size
         return annotate(rgb, preds), bars(preds), summary(preds)
 
     names = ", ".join(predictor.class_names)

@@ -150,9 +150,10 @@ class EmotionPredictor:
         p = np.mean([self._forward(to_model_input(v, self.size, self.channels)) for v in views], axis=0)
         return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
 
-    def detect_faces(self, image: np.ndarray) -> tuple[list, list[np.ndarray]]:
-        """The faces of an RGB image, largest first: (detections, grey face crops)."""
-        found = faces.detect_scaled(self.detector, image, self.max_side)
+    def detect_faces(self, image: np.ndarray, max_side: int | None = None) -> tuple[list, list[np.ndarray]]:
+        """The faces of an RGB image, largest first: (detections, grey face crops); searched at ``max_side``
+        pixels (default: the predictor's)."""
+        found = faces.detect_scaled(self.detector, image, max_side or self.max_side)
         return found, [faces.crop_face(image, d, self.margin, align=self.align) for d in found]
 
     def classify_detected(self, detected: list[tuple[list, list[np.ndarray]]]) -> list[list[FacePrediction]]:
@@ -166,9 +167,11 @@ class EmotionPredictor:
             out.append([FacePrediction.from_probs(d.box, self.class_names, q, d.confidence) for d, q in zip(found, p)])
         return out
 
-    def predict_image(self, image: np.ndarray, path: Path | None = None) -> ImagePrediction:
-        """All faces of an RGB image, largest first."""
-        return ImagePrediction(path, image, self.classify_detected([self.detect_faces(image)])[0])
+    def predict_image(
+        self, image: np.ndarray, path: Path | None = None, max_side: int | None = None
+    ) -> ImagePrediction:
+        """All faces of an RGB image, largest first (searched at ``max_side`` pixels, default: the predictor's)."""
+        return ImagePrediction(path, image, self.classify_detected([self.detect_faces(image, max_side)])[0])
 
     def predict_path(self, path: str | Path) -> ImagePrediction:
         """Read a photo (raises faces.ImageReadError with the reason) and predict every face."""
