@@ -183,3 +183,17 @@ def trained_models(tmp_path_factory) -> dict[str, Path]:
         r = training.train(training.TrainConfig(**kw), tr, va, name=name, models_dir=out, verbose=0)
         paths[name] = r.model_path
     return paths
+
+
+#: A real Chromium for the browser checks (the report, the live page); None skips them.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+#: Flags every headless Chromium of the tests starts with: no sandbox (root) and no GPU, and none of the background
+#: connections that this machine's closed network refuses.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

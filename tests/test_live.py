@@ -7,7 +7,6 @@ Needs the live extra (``make setup-live``: Gradio and Playwright) and a Chromium
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import time
 
@@ -21,7 +20,8 @@ from helpers.inference import faces
 from helpers.inference.predictor import EmotionPredictor, FacePrediction
 from helpers.inference.stream import FrameRate, LiveAnnotator
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+from .conftest import CHROMIUM, CHROMIUM_FLAGS
+
 FACE_BOX = faces.Box(220, 140, 200, 200)
 
 
@@ -118,12 +118,7 @@ def test_live_page_in_a_headless_browser_with_a_fake_camera(live_page, tmp_path)
         "--use-fake-ui-for-media-stream",  # allow the camera without asking
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={tmp_path / 'camera.y4m'}",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *CHROMIUM_FLAGS,
     ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)

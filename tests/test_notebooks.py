@@ -16,6 +16,8 @@ from helpers.cli.runner import describe_data, parse_params
 from helpers.workbook import profiles
 from helpers.workbook.profiles import NOTEBOOKS, params_for
 
+from .conftest import CHROMIUM, CHROMIUM_FLAGS
+
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
@@ -215,12 +217,7 @@ def headless_browser_render(index: Path, shot: Path) -> str:
     """Load the report in headless Chromium: returns the rendered DOM and writes a screenshot."""
     flags = [
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *CHROMIUM_FLAGS,
         "--allow-file-access-from-files",
         f"--user-data-dir={shot.parent / 'chrome-profile'}",
     ]
@@ -229,9 +226,6 @@ def headless_browser_render(index: Path, shot: Path) -> str:
         [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url], capture_output=True, timeout=120
     )
     return subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 @pytest.mark.notebooks
