@@ -254,8 +254,8 @@ class _Run:
     summary: Counter = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)
 
-    def classify(self, image, smoother=None) -> list:
-        preds = self.predictor.predict_image(image).faces
+    def classify(self, image, smoother=None, max_side: int | None = None) -> list:
+        preds = self.predictor.predict_image(image, max_side=max_side).faces
         return smoother.update(preds) if smoother is not None else preds
 
     def rows(self, preds, source: str, output: str, frame: int | None) -> list[dict]:
@@ -324,21 +324,19 @@ class _Run:
             self.problems.append((f"camera {index}", "cannot open camera"))
             return
         smoother = TrackSmoother(smooth)
-        photo_side, self.predictor.max_side = self.predictor.max_side, faces.LIVE_MAX_SIDE  # live: small frames
         try:
             for i in range(frames):
                 ok, frame = cap.read()
                 if not ok:
                     break
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                preds = self.classify(rgb, smoother)
+                preds = self.classify(rgb, smoother, faces.LIVE_MAX_SIDE)  # live: frames searched small
                 self._count(preds, f"camera {index}", report=False)
                 name = f"camera{index}_frame{i:06d}_annotated.jpg"
                 self._save_jpg(annotate(rgb, preds), name)
                 self.writer.add(self.rows(preds, f"camera {index}", name, i))
         finally:
             cap.release()
-            self.predictor.max_side = photo_side
 
     def _save_jpg(self, rgb, name: str) -> None:
         """An annotated RGB image as ``<out_dir>/<name>``, written atomically."""
