@@ -2,7 +2,11 @@
 
     python -m helpers predict PATH... [--model MODEL.keras] [--out outputs/predictions] [--tta auto|none|flip]
                               [--detector auto|haar|mtcnn] [--align] [--video-every 10] [--smooth 5]
-    python -m helpers predict --camera 0
+    python -m helpers predict --camera 0 [--show auto|window|none] [--camera-frames N]
+
+``--camera`` shows the annotated stream live in a window, with the frame rate on it, until the window is closed (or
+q / Esc pressed in it), when the machine has a display; without one, use the web page (``make live``). It also takes
+a video file or stream URL, treated as live. Every live frame is also saved, annotated, with its rows.
 
 Without ``--model`` the shipped FER-2013 model is used (``helpers/shipped/``, see docs/MODEL_CARD.md). Every face is
 detected (MTCNN when the mtcnn package is installed, else OpenCV's Haar cascade), cropped with
@@ -47,6 +51,8 @@ CSV_NAME, JSON_NAME = "predictions.csv", "predictions.json"
 OWN_SUFFIXES = ("_annotated.jpg", "_annotated.mp4")
 #: Photos read and detected before their faces are classified together in one batched model call.
 PHOTO_BATCH = 32
+#: Live frames processed when no window shows them and --camera-frames is not given.
+DEFAULT_CAMERA_FRAMES = 300
 COLUMNS = ["source", "output", "frame", "x", "y", "w", "h", "detector_confidence", "label", "confidence"]
 
 
@@ -316,25 +322,37 @@ class _Run:
         out.close()
         self.writer.add(rows)
 
-    def camera(self, index: int, frames: int, smooth: int) -> None:
-        from helpers.inference import TrackSmoother, annotate
+    def camera(self, source: int | str, frames: int | None, smooth: int, window=None) -> None:
+        """Live frames from a webcam index or a stream (file, URL): annotated with the frame rate, each shown in
+        ``window`` (a :class:`~helpers.inference.window.FrameWindow`) when given and saved as a JPEG, with its rows.
 
-        cap = cv2.VideoCapture(index)
+        Stops after ``frames`` frames (None: when the stream ends or the window is closed).
+        """
+        from helpers.inference import TrackSmoother, annotate
+        from helpers.inference.stream import FrameRate, draw_rate
+
+        name = f"camera {source}"
+        cap = cv2.VideoCapture(source)
         if not cap.isOpened():
-            self.problems.append((f"camera {index}", "cannot open camera"))
+            self.problems.append((name, "cannot open camera"))
             return
-        smoother = TrackSmoother(smooth)
+        smoother, rate, stem = TrackSmoother(smooth), FrameRate(), _camera_stem(source)
         try:
-            for i in range(frames):
+            i = 0
+            while frames is None or i < frames:
                 ok, frame = cap.read()
                 if not ok:
                     break
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
                 preds = self.classify(rgb, smoother, faces.LIVE_MAX_SIDE)  # live: frames searched small
-                self._count(preds, f"camera {index}", report=False)
-                name = f"camera{index}_frame{i:06d}_annotated.jpg"
-                self._save_jpg(annotate(rgb, preds), name)
-                self.writer.add(self.rows(preds, f"camera {index}", name, i))
+                self._count(preds, name, report=False)
+                shown = draw_rate(annotate(rgb, preds), rate.tick())
+                output = f"{stem}_frame{i:06d}_annotated.jpg"
+                self._save_jpg(shown, output)
+                self.writer.add(self.rows(preds, name, output, i))
+                i += 1
+                if window is not None and not window.show(shown):
+                    break
         finally:
             cap.release()
 
@@ -354,21 +372,30 @@ class _Run:
                 print(f"{name}: no face found", file=sys.stderr)
 
 
+def _camera_stem(source: int | str) -> str:
+    """Output name prefix of a live source: ``camera0`` for a webcam, ``camera_<file stem>`` for a stream."""
+    if isinstance(source, int):
+        return f"camera{source}"
+    return "camera_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(str(source)).stem)
+
+
 def run(
     paths: list[str],
     model_path: Path | None,
     out_dir: Path,
     video_every: int = 10,
-    camera: int | None = None,
-    max_camera_frames: int = 300,
+    camera: int | str | None = None,
+    max_camera_frames: int | None = DEFAULT_CAMERA_FRAMES,
     detector: str | None = None,
     align: bool = False,
     smooth: int = 5,
     tta: str | None = None,
+    window=None,
 ) -> dict:
     """Process everything; returns the summary (counts of images, faces, failures and skips by reason).
 
     ``model_path`` None: the shipped model. ``tta`` None: the shipped model's default (none for other models).
+    ``window``: where the camera's annotated frames are shown live (None: saved only).
     """
     from helpers.inference import EmotionPredictor, ModelLoadError
 
@@ -399,7 +426,7 @@ def run(
                 state.problems.append((str(f), str(e)))
             progress.update()
         if camera is not None:
-            state.camera(camera, max_camera_frames, smooth)
+            state.camera(camera, max_camera_frames, smooth, window)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -469,6 +496,26 @@ def _count(minimum: int):
     return parse
 
 
+def _camera_source(text: str) -> int | str:
+    """argparse type: a webcam index (a whole number of at least 0), else a video file or stream URL as given."""
+    return _count(0)(text) if text.lstrip("-").isdigit() else text
+
+
+def _live_window(show: str, camera: int | str | None):
+    """The window for the live stream that ``--show`` asks for, or None; a window asked for but impossible: exit 2."""
+    from helpers.inference import window
+
+    if camera is None or show == "none":
+        return None
+    reason = window.unavailable()
+    if reason is not None:
+        if show == "window":
+            raise SystemExit(f"error: cannot open a window: {reason}")
+        print(f"live stream saved, not shown: {reason}", file=sys.stderr)
+        return None
+    return window.FrameWindow()
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m helpers predict", description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="*", help="image files, folders or video files")
@@ -480,8 +527,20 @@ def parser() -> argparse.ArgumentParser:
         help="average each face with its mirror image (auto: as the shipped model's card says; none for others)",
     )
     ap.add_argument("--out", type=Path, default=config.OUTPUTS_DIR / "predictions", help="output folder")
-    ap.add_argument("--camera", type=_count(0), help="webcam index, e.g. 0")
-    ap.add_argument("--camera-frames", type=_count(1), default=300, help="webcam: frames to process")
+    ap.add_argument(
+        "--camera", type=_camera_source, help="webcam index (e.g. 0), or a video file or stream URL to treat as live"
+    )
+    ap.add_argument(
+        "--camera-frames",
+        type=_count(1),
+        help=f"live: frames to process (default: until the window is closed, or {DEFAULT_CAMERA_FRAMES} without one)",
+    )
+    ap.add_argument(
+        "--show",
+        choices=["auto", "window", "none"],
+        default="auto",
+        help="live: show the annotated stream in a window (auto: when there is a display)",
+    )
     ap.add_argument("--video-every", type=_count(1), default=10, help="classify every Nth video frame")
     ap.add_argument("--smooth", type=_count(1), default=5, help="video/webcam: average each face over this many frames")
     ap.add_argument(
@@ -501,18 +560,25 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give at least one PATH or --camera N")
     if args.detector not in ("auto", *faces.available_detectors()):
         ap.error(f"detector {args.detector!r} is not installed here (pip install {args.detector})")
-    result = run(
-        args.paths,
-        args.model,
-        args.out,
-        args.video_every,
-        args.camera,
-        args.camera_frames,
-        detector=args.detector,
-        align=args.align,
-        smooth=args.smooth,
-        tta=None if args.tta == "auto" else args.tta,
-    )
+    shown = _live_window(args.show, args.camera)
+    frames = args.camera_frames or (None if shown is not None else DEFAULT_CAMERA_FRAMES)
+    try:
+        result = run(
+            args.paths,
+            args.model,
+            args.out,
+            args.video_every,
+            args.camera,
+            frames,
+            detector=args.detector,
+            align=args.align,
+            smooth=args.smooth,
+            tta=None if args.tta == "auto" else args.tta,
+            window=shown,
+        )
+    finally:
+        if shown is not None:
+            shown.close()
     return int(result["exit_code"])
 
 
