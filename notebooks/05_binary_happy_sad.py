@@ -17,7 +17,7 @@
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, splits and augmentation
 photos_path = None  # folder with happy/ and sad/ photo folders; None: photos made from FER-2013 test faces
-budget_minutes = 0.75  # wall-clock training minutes of each from-scratch FER model (None: train `epochs`)
+budget_minutes = 0.6  # wall-clock training minutes of each from-scratch FER model (None: train `epochs`)
 epochs = 30  # maximum epochs of each FER model (with a budget, an upper bound the budget normally ends first)
 patience = 3  # early-stopping patience (epochs without val_auc improvement)
 schedule = "cosine"  # learning rate: "cosine" or "linear" decay to zero (over the budget, else over `epochs`)
@@ -33,7 +33,7 @@ n_demo_photos = 300  # photos generated when photos_path is None
 detector = "auto"  # face detector for the face-crop pipeline: "auto" (best installed), "mtcnn" or "haar"
 seven_class_models = ["baseline_cnn", "dcnn", "efficient_cnn"]  # saved multi-class models also scored on happy vs sad
 finetune_base = None  # model the fine-tuned approach starts from: None = the shipped FER-2013 model, or a .keras path
-finetune_minutes = 0.75  # wall-clock fine-tuning budget (head, then every layer); as budget_minutes, to compare
+finetune_minutes = 0.6  # wall-clock fine-tuning budget (head, then every layer); as budget_minutes, to compare
 curve_sizes = [100, 1000]  # labelled training faces per learning-curve point (None: all); [] skips the curve
 curve_seeds = [0]  # seeds per learning-curve point (different faces and initialisation each)
 curve_minutes = 0.15  # wall-clock training budget of each learning-curve run

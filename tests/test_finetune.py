@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import inference, models, training
+from helpers import config, inference, models, training
 from helpers.cli import finetune as finetune_command
 from helpers.cli import predict
 from helpers.data import synthetic
@@ -76,6 +76,26 @@ def test_the_head_phase_leaves_the_trunk_untouched(small_base, tmp_path):
         whole.model.get_layer(first_conv).get_weights()[0], base.get_layer(first_conv).get_weights()[0]
     )
     assert all(layer.trainable for layer in whole.model.layers)
+
+
+def test_a_head_for_classes_the_base_knows_starts_from_the_base_answer(tmp_path):
+    """Happy vs sad from a 7-class model: the new head is the old one restricted, so at step 0 it predicts what the
+    base predicts between those two classes (softmax renormalised; a sigmoid unit: their logit difference)."""
+    base, unnamed = tmp_path / "seven.keras", tmp_path / "unnamed.keras"
+    training.save_model_atomic(models.efficient_cnn(widths=(8, 16, 32)), base, config.CLASS_NAMES)
+    training.save_model_atomic(models.efficient_cnn(widths=(8, 16, 32)), unnamed)
+    assert finetune.shared_outputs(base, ("sad", "happy")) == [4, 3]
+    assert finetune.shared_outputs(base, ("calm", "happy")) is None
+    assert finetune.shared_outputs(unnamed, ("sad", "happy")) is None  # no stored names: no guessing
+    x = synthetic.make_synthetic_dataset(seed=2, sizes={"train": 16, "val": 0, "test": 0}).images[..., None]
+    p = np.asarray(training.load_model(base).predict(x, verbose=0))
+    pair = p[:, [4, 3]] / p[:, [4, 3]].sum(axis=1, keepdims=True)
+    two = models.pretrained(base=str(base), n_classes=2, head_from=[4, 3])
+    np.testing.assert_allclose(np.asarray(two.predict(x, verbose=0)), pair, atol=1e-5)
+    one = models.pretrained(base=str(base), n_classes=1, head_from=[4, 3])
+    np.testing.assert_allclose(np.asarray(one.predict(x, verbose=0))[:, 0], pair[:, 1], atol=1e-5)
+    with pytest.raises(ValueError, match="does not name 2"):
+        models.pretrained(base=str(base), n_classes=2, head_from=[4, 9])
 
 
 def test_a_changed_base_is_refused(small_base, tmp_path):

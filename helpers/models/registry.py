@@ -166,11 +166,15 @@ def pretrained(
     base_sha256: str | None = None,
     new_head: bool = True,
     train_trunk: bool = False,
+    head_from: list[int] | None = None,
 ) -> keras.Model:
     """A saved model (``base``; None: the shipped FER-2013 model) to fine-tune on other classes.
 
     ``new_head``: the trunk (everything before the old output layer) under a new softmax head for ``n_classes``
     (1: a sigmoid unit); ``train_trunk`` False freezes the trunk, whose batch-norm layers then keep their statistics.
+    ``head_from``: for classes the base already knows, the base's output index of each new class, in order; the new
+    head starts as the base's head restricted to them (softmax over those classes; a sigmoid unit gets the second's
+    logit minus the first's), so fine-tuning starts from what the base already predicts instead of at chance.
     ``new_head`` False: the saved model as it is, every layer trainable (the second phase of fine-tuning).
     ``base_sha256`` pins the file's content, so a changed base never passes for the same training run.
     """
@@ -191,7 +195,22 @@ def pretrained(
     trunk = keras.Model(loaded.inputs, loaded.layers[-1].input)
     for layer in trunk.layers:
         layer.trainable = train_trunk
-    return keras.Model(trunk.inputs, _head(trunk.output, n_classes), name="pretrained")
+    model = keras.Model(trunk.inputs, _head(trunk.output, n_classes), name="pretrained")
+    if head_from is not None:
+        model.layers[-1].set_weights(_restricted_head(loaded.layers[-1], head_from, n_classes))
+    return model
+
+
+def _restricted_head(old_head, indices: list[int], n_classes: int) -> list:
+    """Kernel and bias of a new output layer equal to ``old_head`` restricted to the classes at ``indices``."""
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in old_head.weights[:2])
+    if len(indices) != max(n_classes, 2) or not all(0 <= i < kernel.shape[1] for i in indices):
+        wanted = max(n_classes, 2)
+        raise ValueError(f"head_from {indices} does not name {wanted} of the base's {kernel.shape[1]} outputs")
+    if n_classes == 1:  # sigmoid of (positive logit - negative logit) = softmax over the pair
+        negative, positive = indices
+        return [kernel[:, [positive]] - kernel[:, [negative]], bias[[positive]] - bias[[negative]]]
+    return [kernel[:, indices], bias[indices]]
 
 
 class WeightsUnavailable(RuntimeError):
