@@ -95,7 +95,8 @@ display.table(
 # ## Train
 # All three see the same training images for the same wall-clock budget; the seed architecture, at 256x256 RGB,
 # gets through far fewer of them in that time. The fine-tuned model starts from the shipped model, which learnt the
-# seven FER-2013 emotions on FER-2013 Training (these happy and sad faces among them) and never saw PrivateTest.
+# seven FER-2013 emotions on FER-2013 Training (these happy and sad faces among them) and never saw PrivateTest; its
+# new two-class head starts as its own happy and sad outputs, so it starts from the shipped model's answer.
 
 # %%
 common = dict(n_classes=1, monitor="val_auc", augment=augment, batch_size=batch_size, seed=seed, patience=patience)

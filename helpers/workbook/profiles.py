@@ -44,7 +44,7 @@ LONG_TRANSFER = {
 PROFILES: dict[str, dict[str, dict]] = {
     # the notebooks' own parameters: every training image, each model for a wall-clock budget (03: the baseline 1.5
     # min; 04: the DCNN at width 16 for 1.5 min and our efficient_cnn 4 min with our recipe; 05: 0.6 min per
-    # happy-vs-sad model, fine-tuned or from scratch, and a 4-run learning curve); about 15 minutes for all six
+    # happy-vs-sad model, fine-tuned or from scratch, and a 4-run learning curve); about 14 minutes for all six
     # notebooks on a 2-core CPU
     "quick": {"*": {"profile": "quick"}},
     # a couple of minutes: a tiny subset, one epoch; used by the tests
