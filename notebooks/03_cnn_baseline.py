@@ -18,7 +18,7 @@ weight_decay = 0.0  # decoupled weight decay (e.g. 5e-4 with sgd)
 schedule = "cosine"  # learning-rate schedule: plateau, cosine or constant (with a budget: cosine or linear)
 budget_minutes = 1.5  # wall-clock minutes of training, learning rate annealed to 0 at the end; None: train by epochs
 patience = 100  # early-stopping patience (epochs without val_accuracy improvement)
-augment = "seed"  # augmentation preset: none, seed, light, strong, strong_mixup
+augment = "seed"  # augmentation preset: none, seed, light, strong, strong_mixup, literature
 class_weight = False  # weight the loss by inverse class frequency
 label_smoothing = 0.0  # label smoothing of the cross-entropy
 

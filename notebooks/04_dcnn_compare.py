@@ -11,7 +11,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # run profile name (smoke / quick / standard / full)
 seed = 42  # seed for weights, shuffling and augmentation
-models_to_train = ["dcnn", "efficient_cnn"]  # to train beside the baseline; also "vgg16", "resnet50", "mobilenet_v2"
+models_to_train = ["dcnn", "efficient_cnn"]  # beside the baseline; also vgg_fer, vgg16, resnet50, mobilenet_v2
 model_kwargs = {"dcnn": {"width": 16}, "efficient_cnn": {"widths": [48, 96, 192]}}  # builder arguments per model
 epochs = 100  # maximum epochs per model (with a budget: an upper bound that the budget ends first)
 batch_size = 64  # images per step
@@ -22,7 +22,7 @@ label_smoothing = 0.1  # label smoothing of the cross-entropy
 schedule = "cosine"  # learning-rate schedule: plateau, cosine or constant (with a budget: cosine or linear)
 budget_minutes = 1.5  # wall-clock minutes per model, learning rate annealed to 0 at the end; None: train by epochs
 patience = 100  # early-stopping patience (epochs without val_accuracy improvement)
-augment = "light"  # augmentation preset: none, seed, light, strong, strong_mixup
+augment = "light"  # augmentation preset: none, seed, light, strong, strong_mixup, literature
 latency_repeats = 30  # single-image latency measurements per model
 model_overrides = {"efficient_cnn": {"budget_minutes": 4.0}}  # per-model changes to the settings above
 
@@ -57,6 +57,8 @@ baseline = experiments.load_recorded("03_baseline")
 # ImageNet weights expect, all inside the model. They start from ImageNet weights, read from `~/.keras/models/` or
 # downloaded there; where neither works the build stops with the file to download and where to put it, and
 # `model_kwargs = {"vgg16": {"weights": None}}` starts from random weights instead.
+# `vgg_fer` is the VGG variant of Khaireddin & Chen (2021), 29.9M parameters on 40x40 faces: the `full` profile
+# trains it for 300 epochs with their recipe (`profiles.LITERATURE_RECIPE`), a job for a GPU.
 
 # %%
 built = {

@@ -56,6 +56,41 @@ def test_seed_binary_exact():
     assert m.input_shape == (None, 256, 256, 3) and m.output_shape == (None, 1)
 
 
+def test_literature_vgg_has_the_papers_layers_on_40px_faces():
+    """Khaireddin & Chen's VGG variant: 8 convolutions 64-512, 2x2x512 features on 40x40, two 4096-unit layers."""
+    m = models.build("vgg_fer")
+    assert m.count_params() == 29_894_599
+    assert m.input_shape == (None, 48, 48, 1) and m.output_shape == (None, 7)
+    assert [ly.filters for ly in m.layers if isinstance(ly, keras.layers.Conv2D)] == [
+        64,
+        64,
+        128,
+        128,
+        256,
+        256,
+        512,
+        512,
+    ]
+    assert [ly.units for ly in m.layers if isinstance(ly, keras.layers.Dense)] == [4096, 4096, 7]
+    assert next(ly for ly in m.layers if isinstance(ly, keras.layers.Flatten)).output.shape[1:] == (2 * 2 * 512,)
+
+
+def test_full_profile_trains_the_literature_recipe_with_its_plateau_schedule(tmp_path):
+    p = profiles.resolved("04", "full")
+    assert "vgg_fer" in p["models_to_train"]
+    cfg = training.TrainConfig(model="vgg_fer", **p["model_overrides"]["vgg_fer"])
+    assert (cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.epochs) == ("sgd", 0.01, 1e-4, 64, 300)
+    callbacks = fit._callbacks(cfg, {}, tmp_path, 100, "vgg_fer", 10, 0)
+    plateau = next(c for c in callbacks if isinstance(c, training.ResumableReduceLROnPlateau))
+    assert (plateau.monitor, plateau.mode, plateau.factor, plateau.patience) == ("val_accuracy", "max", 0.75, 5)
+    assert pipeline.get_augment(cfg.augment) == pipeline.Augment(
+        rotation_deg=10, zoom=0.2, hflip=True, translate=0.2, erasing=0.5
+    )
+    default = fit._callbacks(training.TrainConfig(model="dcnn"), {}, tmp_path, 100, "dcnn", 10, 0)
+    plateau = next(c for c in default if isinstance(c, training.ResumableReduceLROnPlateau))
+    assert (plateau.monitor, plateau.mode, plateau.factor, plateau.patience) == ("val_loss", "min", 0.5, 3)
+
+
 def test_no_inference_only_layers():
     """Every builder's model computes the same function in training and inference mode, but for dropout/BN."""
     for name in set(models.BUILDERS) - set(models.IMAGENET):  # keras.applications' own layers are theirs
@@ -63,6 +98,7 @@ def test_no_inference_only_layers():
         assert types <= {
             "InputLayer",
             "Rescaling",
+            "Resizing",
             "Conv2D",
             "BatchNormalization",
             "Activation",

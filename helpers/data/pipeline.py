@@ -48,6 +48,8 @@ AUGMENTATIONS: dict[str, Augment] = {
     "light": Augment(rotation_deg=10, zoom=0.1, hflip=True, translate=0.1),
     "strong": Augment(rotation_deg=15, zoom=0.15, hflip=True, translate=0.1, erasing=0.5),
     "strong_mixup": Augment(rotation_deg=15, zoom=0.15, hflip=True, translate=0.1, erasing=0.5, mixup=0.2),
+    # Khaireddin & Chen (2021): resized crops at scale 0.8-1.2, shift 0.2, flip, rotation 10 degrees, erasing p=0.5
+    "literature": Augment(rotation_deg=10, zoom=0.2, hflip=True, translate=0.2, erasing=0.5),
 }
 
 

@@ -71,6 +71,9 @@ class TrainConfig:
     model_kwargs: dict | None = None
     budget_minutes: float | None = None  # train for this much wall-clock time; the learning rate reaches 0 at the end
     warmup_fraction: float = 0.02  # with a budget: linear warm-up over this share of it
+    plateau_monitor: str = "val_loss"  # schedule "plateau": the metric whose plateau cuts the learning rate
+    plateau_factor: float = 0.5  # schedule "plateau": the learning rate is multiplied by this at each plateau
+    plateau_patience: int = 3  # schedule "plateau": epochs without improvement before the cut
 
     def __post_init__(self) -> None:
         if self.optimizer not in models.OPTIMIZERS:
@@ -160,9 +163,10 @@ def _callbacks(cfg: TrainConfig, state: dict, run_dir: Path, n_train: int, name:
     if cfg.schedule == "plateau":
         stateful.append(
             ResumableReduceLROnPlateau(
-                monitor="val_loss",
-                factor=0.5,
-                patience=3,
+                monitor=cfg.plateau_monitor,
+                mode="max" if ("acc" in cfg.plateau_monitor or "auc" in cfg.plateau_monitor) else "min",
+                factor=cfg.plateau_factor,
+                patience=cfg.plateau_patience,
                 min_lr=1e-6,
                 min_delta=1e-4,
                 verbose=int(verbose > 0),
