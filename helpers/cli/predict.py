@@ -260,8 +260,8 @@ class _Run:
     summary: Counter = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)
 
-    def classify(self, image, smoother=None, max_side: int | None = None) -> list:
-        preds = self.predictor.predict_image(image, max_side=max_side).faces
+    def classify(self, image, smoother=None) -> list:
+        preds = self.predictor.predict_image(image).faces
         return smoother.update(preds) if smoother is not None else preds
 
     def rows(self, preds, source: str, output: str, frame: int | None) -> list[dict]:
@@ -328,15 +328,14 @@ class _Run:
 
         Stops after ``frames`` frames (None: when the stream ends or the window is closed).
         """
-        from helpers.inference import TrackSmoother, annotate
-        from helpers.inference.stream import FrameRate, draw_rate
+        from helpers.inference.stream import LiveAnnotator
 
         name = f"camera {source}"
         cap = cv2.VideoCapture(source)
         if not cap.isOpened():
             self.problems.append((name, "cannot open camera"))
             return
-        smoother, rate, stem = TrackSmoother(smooth), FrameRate(), _camera_stem(source)
+        live, stem = LiveAnnotator(self.predictor, smooth, faces.LIVE_MAX_SIDE), _camera_stem(source)  # small frames
         try:
             i = 0
             while frames is None or i < frames:
@@ -344,9 +343,8 @@ class _Run:
                 if not ok:
                     break
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                preds = self.classify(rgb, smoother, faces.LIVE_MAX_SIDE)  # live: frames searched small
+                shown, preds = live(rgb)
                 self._count(preds, name, report=False)
-                shown = draw_rate(annotate(rgb, preds), rate.tick())
                 output = f"{stem}_frame{i:06d}_annotated.jpg"
                 self._save_jpg(shown, output)
                 self.writer.add(self.rows(preds, name, output, i))

@@ -44,13 +44,14 @@ class LiveAnnotator:
     Each face's probabilities are averaged over its last ``smooth`` frames (:class:`TrackSmoother`).
     """
 
-    def __init__(self, predictor: EmotionPredictor, smooth: int = 5):
+    def __init__(self, predictor: EmotionPredictor, smooth: int = 5, max_side: int | None = None):
         self.predictor = predictor
+        self.max_side = max_side  # frames searched at this many pixels (None: the predictor's own)
         self.smoother = TrackSmoother(smooth)
         self.rate = FrameRate()
         self.fps = 0.0
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, list[FacePrediction]]:
-        preds = self.smoother.update(self.predictor.predict_image(frame).faces)
+        preds = self.smoother.update(self.predictor.predict_image(frame, max_side=self.max_side).faces)
         self.fps = self.rate.tick()
         return draw_rate(annotate(frame, preds), self.fps), preds
