@@ -172,3 +172,30 @@ def test_comparison_table_keeps_test_numbers_out_of_the_validation_view():
     assert len(experiments.comparison_table(records)) == len(summary) - 1
     with pytest.raises(ValueError, match="rows"):
         experiments.comparison_table(records, rows="everything")
+
+
+def test_curve_summary_names_the_best_epoch_and_when_it_came():
+    import pandas as pd
+
+    from helpers.workbook import experiments
+
+    curves = {
+        "a": pd.DataFrame({"minutes": [1.0, 2.0, 3.0], "val_accuracy": [0.3, 0.5, 0.4]}),
+        "b": pd.DataFrame({"minutes": [10.0, 100.0], "val_accuracy": [0.6, 0.7]}),
+        "empty": pd.DataFrame({"minutes": [], "val_accuracy": []}),
+    }
+    table = experiments.curve_summary(curves)
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["a", "best val accuracy"] == 0.5 and table.loc["a", "reached at minute"] == 2.0
+    assert table.loc["a", "minutes trained"] == 3.0 and table.loc["b", "reached at minute"] == 100.0
+
+
+def test_accuracy_against_minutes_uses_a_log_axis_only_for_budgets_far_apart():
+    import pandas as pd
+
+    from helpers.evaluation import plots
+
+    short = pd.DataFrame({"minutes": [0.5, 1.5], "val_accuracy": [0.3, 0.4]})
+    long = pd.DataFrame({"minutes": [30.0, 150.0], "val_accuracy": [0.6, 0.7]})
+    assert plots.accuracy_vs_minutes({"s": short, "l": short * [3, 1]}).axes[0].get_xscale() == "linear"
+    assert plots.accuracy_vs_minutes({"s": short, "l": long}).axes[0].get_xscale() == "log"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers import evaluation, inference, training
@@ -71,6 +73,30 @@ def test_predict_uses_the_shipped_model_with_no_training(tmp_path, capsys):
     assert isinstance(inference.predict_emotion(photo), list)
 
 
+def test_the_manifest_records_the_shipped_models_training_curve():
+    curve = shipped.training_curve(shipped.verify())
+    minutes, accuracy = curve["minutes"], curve["val_accuracy"]
+    assert len(minutes) == len(accuracy) >= 10  # one point per epoch of a budgeted run of an hour or more
+    assert all(later > earlier for earlier, later in zip(minutes, minutes[1:])) and minutes[-1] >= 55
+    assert 0.6 < max(accuracy) <= 1
+
+
+def test_notebook_04_draws_the_shipped_curve_only_beside_real_fer2013():
+    import pandas as pd
+
+    from helpers.workbook import experiments
+
+    run = {"efficient_cnn": pd.DataFrame({"minutes": [1.0, 2.0], "val_accuracy": [0.4, 0.5]})}
+    sample = synthetic.make_synthetic_dataset(seed=0, sizes={"train": 7, "val": 7, "test": 7})
+    assert experiments.with_shipped_curve(run, sample) is run  # not the data the shipped model was selected on
+    real = dataclasses.replace(sample, synthetic=False)
+    curves = experiments.with_shipped_curve(run, real)
+    (label,) = set(curves) - set(run)
+    assert label.startswith("shipped model") and curves[label]["val_accuracy"].max() > 0.6
+    ferplus = dataclasses.replace(real, name="FER+")
+    assert experiments.with_shipped_curve(run, ferplus) is run
+
+
 def test_the_model_card_describes_the_shipped_file():
     card = release.MODEL_CARD.read_text()
     info = shipped.verify()
@@ -84,9 +110,25 @@ def test_ship_writes_a_verifiable_model_and_manifest(tmp_path, monkeypatch):
     monkeypatch.setattr(shipped, "MODEL_FILE", tmp_path / "m.keras")
     monkeypatch.setattr(shipped, "MANIFEST_FILE", tmp_path / "m.json")
     model = training.build_compiled(release.RECIPE, steps_per_epoch=1)
-    info = release.ship(model, ("a", "b", "c", "d", "e", "f", "g"), {"tta": "flip", "source": {"command": "x"}})
+    history = pd.DataFrame({"minutes": [1.234, 2.5], "val_accuracy": [0.51234, 0.6]})
+    manifest = {"tta": "flip", "source": {"command": "x"}, "curve": release.training_curve(history)}
+    info = release.ship(model, ("a", "b", "c", "d", "e", "f", "g"), manifest)
+    assert shipped.training_curve(info) == {"minutes": [1.23, 2.5], "val_accuracy": [0.5123, 0.6]}
     assert info.tta == "flip" and info.class_names == tuple("abcdefg")
     assert json.loads((tmp_path / "m.json").read_text())["sha256"] == shipped.sha256_of(tmp_path / "m.keras")
     x = np.random.default_rng(0).integers(0, 255, (4, 48, 48), dtype=np.uint8)
     reloaded = inference.load_classifier(tmp_path / "m.keras")
     np.testing.assert_allclose(evaluation.predict_proba(reloaded, x), evaluation.predict_proba(model, x), atol=1e-5)
+
+
+def test_the_model_card_reads_the_curve_at_marks_within_the_run():
+    curve = {"minutes": [2.0, 6.0, 14.0, 31.0, 44.0], "val_accuracy": [0.3, 0.5, 0.45, 0.6, 0.58]}
+    rows = release.curve_rows(curve)
+    assert [minute for minute, _, _ in rows] == [5, 15, 30, 44.0]
+    assert rows[0] == (5, 0.3, 0.3)  # by minute 5 only the first epoch had finished
+    assert rows[1] == (15, 0.45, 0.5) and rows[-1] == (44.0, 0.58, 0.6)
+    assert release.curve_rows({"minutes": [], "val_accuracy": []}) == []
+    assert [minute for minute, _, _ in release.curve_rows({"minutes": [30.0, 60.03], "val_accuracy": [0.5, 0.6]})] == [
+        30,
+        60.03,
+    ]  # a mark next to the end is not read twice

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 
 from helpers import artifacts, config, evaluation, models, training
 from helpers.data import audit
@@ -87,6 +88,32 @@ def evaluate_release(model: keras.Model, ds: FerDataset, n_boot: int = 1000) -> 
     return out
 
 
+def training_curve(history: pd.DataFrame) -> dict[str, list[float]]:
+    """Validation accuracy against cumulative training minutes, per epoch: the manifest's record of the run."""
+    return {
+        "minutes": [round(float(m), 2) for m in history["minutes"]],
+        "val_accuracy": [round(float(a), 4) for a in history["val_accuracy"]],
+    }
+
+
+#: Minutes at which the model card reads the training curve (those within the budget, and its end).
+CURVE_MARKS = (5, 15, 30, 60, 90, 120, 150, 240)
+
+
+def curve_rows(curve: dict[str, list[float]]) -> list[tuple[float, float, float]]:
+    """(minute, validation accuracy of the last epoch by then, best so far) at each mark within the run and its end."""
+    minutes, accuracy = np.asarray(curve["minutes"]), np.asarray(curve["val_accuracy"])
+    if not len(minutes):
+        return []
+    end = float(minutes[-1])
+    marks = [m for m in CURVE_MARKS if minutes[0] <= m < 0.95 * end] + [end]  # a mark next to the end: the end only
+    rows = []
+    for mark in marks:
+        last = int(np.searchsorted(minutes, mark, side="right")) - 1
+        rows.append((float(mark), float(accuracy[last]), float(accuracy[: last + 1].max())))
+    return rows
+
+
 def hardware() -> str:
     cpu = "unknown CPU"
     try:
@@ -140,6 +167,7 @@ def release(budget_minutes: float = 60, seed: int = 42, n_boot: int = 1000, verb
                    "keras_backend": provenance["keras_backend"], "metrics": "outputs/metrics/release.json"},
         "test_accuracy": metrics["splits"]["test"]["none"]["accuracy"],
         "test_accuracy_flip": metrics["splits"]["test"]["flip"]["accuracy"],
+        "curve": training_curve(result.history),
     }  # fmt: skip
     done = ship(result.model, ds.class_names, manifest)
     MODEL_CARD.parent.mkdir(exist_ok=True)
@@ -186,6 +214,8 @@ def model_card(metrics: dict, done: shipped.Shipped, provenance: dict) -> str:
         if metrics["tta_default"] == "flip"
         else "**no test-time augmentation** by default: flip averaging does not score higher on validation."
     )
+    points = curve_rows(shipped.training_curve(done))
+    curve = [f"| {minute:.0f} | {_pct(at)} | {_pct(best)} |" for minute, at, best in points]
     disgust = tr["train_faces_per_class"]["disgust"]
     recipe = ", ".join(f"{k}={v}" for k, v in tr["recipe"].items() if k not in ("epochs", "patience", "monitor"))
     return f"""# Model card: the shipped FER-2013 emotion model
@@ -225,6 +255,15 @@ Per class on PrivateTest, without test-time augmentation:
 - **Never-seen faces**: {unseen["seen_in_train_or_val"]} PrivateTest images have an exact pixel copy in Training or
   PublicTest; without them the accuracy is {_pct(unseen["none"]["accuracy_without"])}
   ({_pct(unseen["flip"]["accuracy_without"])} with flip averaging) on {int(unseen["none"]["n_without"]):,} faces.
+
+## Accuracy against training minutes (PublicTest, validation)
+The run's own curve, also in the manifest (`curve`) and drawn by notebook 04 beside the models it trains. The
+learning rate follows a cosine over the whole budget, so a point part-way through is not what a run with that
+shorter budget would reach (its rate would already be annealed).
+
+| minutes trained | validation accuracy, epoch then | best so far |
+|---|---|---|
+{chr(10).join(curve)}
 
 ## Robustness (PrivateTest, accuracy under each change, points against unchanged faces)
 

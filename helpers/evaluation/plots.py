@@ -148,11 +148,15 @@ def learning_curve_by_size(curve: pd.DataFrame) -> plt.Figure:
 
 
 def accuracy_vs_minutes(histories: dict[str, pd.DataFrame]) -> plt.Figure:
-    """Validation accuracy against cumulative training minutes (validation included), one line per model."""
+    """Validation accuracy against cumulative training minutes (validation included), one line per model; the minutes
+    axis is logarithmic when the longest curve is more than ten times the shortest."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, h in histories.items():
-        if "minutes" in h and len(h):
-            ax.plot(h["minutes"], h["val_accuracy"], "o-", ms=3, label=name)
+    drawn = {name: h for name, h in histories.items() if "minutes" in h and len(h)}
+    for name, h in drawn.items():
+        ax.plot(h["minutes"], h["val_accuracy"], "o-", ms=3, label=name)
+    ends = [float(h["minutes"].max()) for h in drawn.values()]
+    if ends and min(ends) > 0 and max(ends) / min(ends) > 10:  # budgets of minutes beside hours: a log axis
+        ax.set_xscale("log")
     ax.set(xlabel="training minutes (wall clock, this machine)", ylabel="validation accuracy (PublicTest)")
     ax.set_title("Accuracy against training time")
     ax.grid(alpha=0.3)

@@ -2,7 +2,8 @@
 
 ``helpers/shipped/emotion_model.keras`` is written by ``make release-model`` (:mod:`helpers.cli.release`), with
 ``emotion_model.json`` beside it: the file's SHA-256, its class names, the test-time augmentation chosen on
-validation, and where the model came from. Prediction uses it when no model is named.
+validation, where the model came from, and its training curve (validation accuracy against training minutes).
+Prediction uses it when no model is named.
 """
 
 from __future__ import annotations
@@ -62,3 +63,12 @@ def verify(model_file: Path | None = None, manifest_file: Path | None = None) ->
             f"found {actual[:16]}...): it is truncated or altered; rebuild it with {REBUILD}"
         )
     return Shipped(model_file, actual, tuple(manifest["class_names"]), manifest.get("tta", "none"), manifest)
+
+
+def training_curve(info: Shipped) -> dict[str, list[float]]:
+    """Validation accuracy against training minutes, one entry per epoch, as the release run recorded it.
+
+    Empty lists when the manifest has no curve (a model shipped before curves were recorded).
+    """
+    curve = info.manifest.get("curve") or {}
+    return {"minutes": list(curve.get("minutes", [])), "val_accuracy": list(curve.get("val_accuracy", []))}

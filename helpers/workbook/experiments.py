@@ -9,6 +9,7 @@ import pandas as pd
 
 from helpers import artifacts, config, evaluation, models, training
 from helpers.data.datasets import FerDataset
+from helpers.models import shipped
 
 
 @dataclass
@@ -135,6 +136,37 @@ def per_class_f1(records: dict[str, dict], split: str = "test") -> pd.DataFrame:
 def histories(records: dict[str, dict]) -> dict[str, pd.DataFrame]:
     """Learning-curve tables by model."""
     return {n: pd.DataFrame(r["history"]) for n, r in records.items()}
+
+
+def with_shipped_curve(curves: dict[str, pd.DataFrame], ds: FerDataset) -> dict[str, pd.DataFrame]:
+    """``curves`` and the shipped model's own (validation accuracy against training minutes) beside them.
+
+    Only on the data it was trained and selected on, the real FER-2013; elsewhere, or when the shipped model is missing
+    or has no recorded curve, ``curves`` unchanged.
+    """
+    if ds.synthetic or ds.name != "FER-2013" or tuple(ds.class_names) != config.CLASS_NAMES:
+        return curves
+    try:
+        curve = pd.DataFrame(shipped.training_curve(shipped.verify()))
+    except shipped.ShippedModelError:
+        return curves
+    if curve.empty:
+        return curves
+    return {**curves, f"shipped model ({curve['minutes'].iloc[-1]:.0f} min)": curve}
+
+
+def curve_summary(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per curve: minutes trained, the best validation accuracy and the minute it was reached."""
+    rows = {}
+    for name, curve in curves.items():
+        if "minutes" in curve and len(curve):
+            best = int(curve["val_accuracy"].to_numpy().argmax())
+            rows[name] = {
+                "minutes trained": round(float(curve["minutes"].iloc[-1]), 1),
+                "best val accuracy": float(curve["val_accuracy"].iloc[best]),
+                "reached at minute": round(float(curve["minutes"].iloc[best]), 1),
+            }
+    return pd.DataFrame(rows).T
 
 
 def dataset_identity(ds: FerDataset, meta: dict | None = None) -> dict:
