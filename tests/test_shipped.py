@@ -15,6 +15,7 @@ from helpers.cli import predict, release
 from helpers.data import synthetic
 from helpers.inference import photos
 from helpers.models import shipped
+from helpers.workbook import profiles
 
 
 def copy_shipped(tmp_path):
@@ -104,6 +105,16 @@ def test_the_model_card_describes_the_shipped_file():
     assert info.manifest["source"]["command"] in card
     test_accuracy = f"{100 * info.manifest['test_accuracy']:.1f}%"
     assert test_accuracy in card.split("PrivateTest (test)")[1].splitlines()[0]
+
+
+def test_the_standard_profile_trains_our_model_with_the_shipped_models_60_minute_recipe():
+    p = profiles.resolved("04", "standard")  # built as notebook 04 builds it
+    fields = "epochs batch_size lr schedule patience budget_minutes augment optimizer weight_decay label_smoothing seed"
+    recipe = training.TrainConfig(model="dcnn", **{k: p[k] for k in fields.split()})
+    ours = recipe.replace(
+        model="efficient_cnn", model_kwargs=p["model_kwargs"]["efficient_cnn"], **p["model_overrides"]["efficient_cnn"]
+    )
+    assert ours == release.RECIPE
 
 
 def test_ship_writes_a_verifiable_model_and_manifest(tmp_path, monkeypatch):
