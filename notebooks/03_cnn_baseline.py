@@ -50,21 +50,7 @@ display.table(ds.counts(), "Images per class and split")
 # The seed architecture, exactly; scaling to [0, 1] happens in its first (parameter-free) layer.
 
 # %%
-cfg = training.TrainConfig(
-    model="baseline_cnn",
-    epochs=epochs,
-    batch_size=batch_size,
-    lr=lr,
-    schedule=schedule,
-    patience=patience,
-    budget_minutes=budget_minutes,
-    augment=augment,
-    class_weight=class_weight,
-    label_smoothing=label_smoothing,
-    optimizer=optimizer,
-    weight_decay=weight_decay,
-    seed=seed,
-)
+cfg = experiments.train_config(profiles.current("03", globals()), "baseline_cnn")
 models.baseline_cnn(n_classes=len(ds.class_names)).summary()
 
 # %% [markdown]

@@ -80,27 +80,9 @@ display.table(arch, "Architectures")
 # overrides).
 
 # %%
-recipe = training.TrainConfig(
-    model="dcnn",
-    epochs=epochs,
-    batch_size=batch_size,
-    lr=lr,
-    schedule=schedule,
-    patience=patience,
-    budget_minutes=budget_minutes,
-    augment=augment,
-    optimizer=optimizer,
-    weight_decay=weight_decay,
-    label_smoothing=label_smoothing,
-    seed=seed,
-)
+settings = profiles.current("04", globals())
 exps = [
-    experiments.train_and_evaluate(
-        recipe.replace(model=name, model_kwargs=model_kwargs.get(name), **model_overrides.get(name, {})),
-        ds,
-        name,
-        latency_repeats,
-    )
+    experiments.train_and_evaluate(experiments.train_config(settings, name), ds, name, latency_repeats)
     for name in models_to_train
 ]
 records = {**baseline, **experiments.as_records(exps)}

@@ -15,7 +15,7 @@ from helpers import backend, models, training
 from helpers.data import pipeline
 from helpers.data.synthetic import make_synthetic_dataset
 from helpers.training import fit
-from helpers.workbook import profiles
+from helpers.workbook import experiments, profiles
 
 TINY = {"train": 192, "val": 64, "test": 64}
 
@@ -75,10 +75,23 @@ def test_literature_vgg_has_the_papers_layers_on_40px_faces():
     assert next(ly for ly in m.layers if isinstance(ly, keras.layers.Flatten)).output.shape[1:] == (2 * 2 * 512,)
 
 
+def test_a_notebooks_parameters_become_each_models_training_config():
+    params = {"profile": "quick", "lr": 3e-3, "augment": "light", "budget_minutes": 2.0, "schedule": "cosine",
+              "latency_repeats": 5,
+              "model_kwargs": {"dcnn": {"width": 8}}, "model_overrides": {"dcnn": {"augment": "strong"}}}  # fmt: skip
+    assert experiments.train_config(params, "dcnn") == training.TrainConfig(
+        model="dcnn", model_kwargs={"width": 8}, lr=3e-3, augment="strong", budget_minutes=2.0, schedule="cosine"
+    )  # the model's overrides win; parameters that are not training fields (profile, latency_repeats) stay out
+    other = experiments.train_config(params, "efficient_cnn")  # no entries of its own: the shared settings
+    assert (other.model_kwargs, other.augment, other.lr) == (None, "light", 3e-3)
+    baseline = experiments.train_config(profiles.resolved("03", "standard"), "baseline_cnn")
+    assert (baseline.lr, baseline.budget_minutes, baseline.augment, baseline.epochs) == (1e-4, 15, "seed", 500)
+
+
 def test_full_profile_trains_the_literature_recipe_with_its_plateau_schedule(tmp_path):
     p = profiles.resolved("04", "full")
     assert "vgg_fer" in p["models_to_train"]
-    cfg = training.TrainConfig(model="vgg_fer", **p["model_overrides"]["vgg_fer"])
+    cfg = experiments.train_config(p, "vgg_fer")  # as notebook 04 builds it
     assert (cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.epochs) == ("sgd", 0.01, 1e-4, 64, 300)
     callbacks = fit._callbacks(cfg, {}, tmp_path, 100, "vgg_fer", 10, 0)
     plateau = next(c for c in callbacks if isinstance(c, training.ResumableReduceLROnPlateau))

@@ -15,7 +15,7 @@ from helpers.cli import predict, release
 from helpers.data import synthetic
 from helpers.inference import photos
 from helpers.models import shipped
-from helpers.workbook import profiles
+from helpers.workbook import experiments, profiles
 
 
 def copy_shipped(tmp_path):
@@ -108,12 +108,7 @@ def test_the_model_card_describes_the_shipped_file():
 
 
 def test_the_standard_profile_trains_our_model_with_the_shipped_models_60_minute_recipe():
-    p = profiles.resolved("04", "standard")  # built as notebook 04 builds it
-    fields = "epochs batch_size lr schedule patience budget_minutes augment optimizer weight_decay label_smoothing seed"
-    recipe = training.TrainConfig(model="dcnn", **{k: p[k] for k in fields.split()})
-    ours = recipe.replace(
-        model="efficient_cnn", model_kwargs=p["model_kwargs"]["efficient_cnn"], **p["model_overrides"]["efficient_cnn"]
-    )
+    ours = experiments.train_config(profiles.resolved("04", "standard"), "efficient_cnn")  # as notebook 04 does
     assert ours == release.RECIPE
 
 

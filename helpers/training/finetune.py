@@ -35,18 +35,20 @@ def finetune(
     models_dir: Path | None = None,
     verbose: int = 2,
     reuse_head: bool = True,
+    augment: str = "light",
 ) -> tuple[training.TrainResult, training.TrainResult]:
     """Two phases on 48x48 grey faces: a new head on the frozen trunk of ``base``, then every layer at ``lr / 10``.
 
     ``base`` None: the shipped model. ``reuse_head``: when the base predicts every one of ``class_names`` (by
-    name, :func:`shared_outputs`), the new head starts as the base's head restricted to them. Returns (head phase,
+    name, :func:`shared_outputs`), the new head starts as the base's head restricted to them. ``augment``: the
+    augmentation preset of both phases. Returns (head phase,
     whole-network phase); the second is the model to use, also saved as ``<models_dir>/<name>.keras`` with
     ``class_names``.
     """
     base_path = Path(base) if base is not None else shipped.verify().path
     common = dict(
         model="pretrained", n_classes=len(class_names), optimizer="adamw", weight_decay=0.05, label_smoothing=0.1,
-        augment="light", schedule="cosine", epochs=10_000, patience=10_000, seed=seed,
+        augment=augment, schedule="cosine", epochs=10_000, patience=10_000, seed=seed,
     )  # fmt: skip
     kwargs = {"base": str(base_path), "base_sha256": shipped.sha256_of(base_path)}
     head_from = shared_outputs(base_path, class_names) if reuse_head else None

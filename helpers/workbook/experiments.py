@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -54,6 +57,20 @@ def train_and_evaluate(
         "latency_compiled_ms": lat["compiled_ms"],
     }
     return Experiment(name, result, metrics, summary)
+
+
+def train_config(params: Mapping[str, Any], model: str) -> training.TrainConfig:
+    """The training run that a notebook's ``params`` ask for ``model``.
+
+    ``params`` is a notebook's parameters (:func:`helpers.workbook.profiles.current` in the notebook,
+    :func:`~helpers.workbook.profiles.resolved` for a profile): every one that names a ``TrainConfig`` field, then
+    the model's entries in ``model_kwargs`` (builder arguments) and ``model_overrides`` (field changes), if any.
+    """
+    fields = {field.name for field in dataclasses.fields(training.TrainConfig)} - {"model", "model_kwargs"}
+    recipe = {k: v for k, v in params.items() if k in fields}
+    overrides = (params.get("model_overrides") or {}).get(model, {})
+    builder_kwargs = (params.get("model_kwargs") or {}).get(model)
+    return training.TrainConfig(model=model, model_kwargs=builder_kwargs, **{**recipe, **overrides})
 
 
 def for_dataset(cfg: training.TrainConfig, ds: FerDataset) -> training.TrainConfig:
