@@ -65,8 +65,16 @@ def test_the_head_phase_leaves_the_trunk_untouched(small_base, tmp_path):
     (x, y), (xv, yv) = ds.split("train"), ds.split("val")
     y, yv = (y > 3).astype(int), (yv > 3).astype(int)
     head, whole = finetune.finetune(
-        (x, y), (xv, yv), ("low", "high"), base=small_base, budget_minutes=0.05, models_dir=tmp_path, verbose=0
+        (x, y),
+        (xv, yv),
+        ("low", "high"),
+        base=small_base,
+        budget_minutes=0.05,
+        models_dir=tmp_path,
+        verbose=0,
+        augment="strong",
     )
+    assert head.config.augment == whole.config.augment == "strong"  # both phases take the chosen preset
     base = training.load_model(small_base)
     first_conv = next(ly for ly in base.layers if ly.__class__.__name__ == "Conv2D").name
     np.testing.assert_array_equal(
